@@ -1,0 +1,25 @@
+/* The Custos HTTP server: `custos serve`. */
+#ifndef API_H
+#define API_H
+
+#include <stdint.h>
+
+typedef struct {
+  const char *home;        /* data directory (created on first start) */
+  const char *listen;      /* "HOST:PORT"; port 0 picks a free port */
+  const char *port_file;   /* if set, the bound port is written here once listening */
+  int http_threads;        /* libmicrohttpd thread pool size */
+  int workers;             /* job worker threads; 0 = number of cores */
+  int64_t max_upload;      /* largest Upload-Length accepted */
+  int64_t upload_ttl_s;    /* unfinished uploads expire after this long idle */
+  int64_t reserve_bytes;   /* disk space kept free for the index */
+  int sweep_interval_s;    /* how often expired uploads are swept */
+} api_config;
+
+void api_config_defaults(api_config *cfg);
+/* Starts the server and blocks until SIGTERM or SIGINT, then shuts down
+ * cleanly: stops accepting, parks in-flight uploads at a durable offset,
+ * lets running jobs finish, closes the index. Returns 0 on a clean stop. */
+int api_run(const api_config *cfg);
+
+#endif

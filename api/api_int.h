@@ -1,0 +1,112 @@
+/* Internals of the HTTP server, shared by its .c files. */
+#ifndef API_INT_H
+#define API_INT_H
+
+#include <microhttpd.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "idx.h"
+#include "job.h"
+#include "json.h"
+#include "store.h"
+#include "tus.h"
+
+typedef struct api api;
+
+/* Roles as bits, so a route lists who may call it. */
+enum {
+  ROLE_RECORDER = 1,
+  ROLE_REVIEWER = 2,
+  ROLE_LEGAL = 4,
+  ROLE_ADMIN = 8,
+  ROLE_ANY = 15,
+  ROLE_NONE = 0 /* no token needed */
+};
+
+typedef struct {
+  char token_id[64];
+  char role[16];
+  char device[160];
+  char user[160];
+  int role_bit;
+  tus_principal tp; /* views of the fields above, for ingest/ */
+} principal;
+
+typedef struct req req;
+
+/* A route: handlers are called on a libmicrohttpd thread. begin runs when
+ * the headers are in (and the token checked); data gets the body in
+ * pieces (default: collect up to max_body bytes into body); end runs when
+ * the body is complete and must queue a response. aborted runs if the
+ * connection died before end. */
+typedef struct {
+  const char *method;
+  const char *pattern; /* "/v1/uploads/{}": {} matches one path segment */
+  int roles;
+  size_t max_body;
+  int (*begin)(req *r);
+  int (*data)(req *r, const char *data, size_t n);
+  int (*end)(req *r);
+  void (*aborted)(req *r);
+  bool tus; /* a tus endpoint: Tus-Resumable required and echoed */
+} route;
+
+struct req {
+  api *a;
+  struct MHD_Connection *conn;
+  const route *rt;
+  const char *method, *url;
+  char param[2][128]; /* the {} segments */
+  principal who;
+  cu_buf body;
+  bool too_big, responded, ended;
+  int64_t started_us;
+  int status;
+  void *state; /* route-owned (a tus_patch, say) */
+};
+
+struct api {
+  idx *ix;
+  store *st;
+  tus *tu;
+  job_queue *jq;
+  char *home;
+  int64_t max_upload;
+};
+
+/* Request headers and query arguments (NULL when absent). */
+const char *req_header(req *r, const char *name);
+const char *req_query(req *r, const char *name);
+
+/* Responses. Each queues exactly one response; headers is a NULL-ended
+ * list of name, value pairs added to it. */
+int respond(req *r, int status, const char *content_type, const void *body, size_t n,
+            const char *const *headers);
+int respond_json(req *r, int status, const json_t *v, const char *const *headers);
+/* {"error": name, "detail": message} with the status for code. */
+int respond_error(req *r, int code, const char *const *headers);
+int respond_status(req *r, int status, const char *error, const char *detail,
+                   const char *const *headers);
+int respond_fd(req *r, int status, int fd, uint64_t offset, uint64_t len,
+               const char *const *headers);
+int http_status_for(int code);
+
+/* Auth. */
+int auth_resolve(api *a, const char *authorization, principal *out);
+/* Creates a token; *secret is the only copy of the secret (caller frees). */
+int auth_token_create(api *a, const char *role, const char *device, const char *user,
+                      const char *created_by, char **secret, json_t **rec);
+int auth_role_bit(const char *role);
+
+/* Metrics. */
+void metrics_observe(int status, int64_t duration_us);
+int metrics_render(api *a, cu_buf *out);
+
+/* Route tables, one per handler file. */
+extern const route upload_routes[];
+extern const route evidence_routes[];
+extern const route token_routes[];
+
+#endif

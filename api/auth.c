@@ -1,0 +1,102 @@
+/* Bearer tokens. The secret is shown once and never stored: the index keys
+ * a token by the SHA-256 of its secret (DESIGN: secrets are stored hashed).
+ * A secret has 256 random bits, so a fast hash is the right one: there is
+ * nothing to brute-force. */
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "api_int.h"
+#include "b64.h"
+#include "err.h"
+#include "hash.h"
+#include "id.h"
+#include "timeu.h"
+#include "banned.h"
+
+int auth_role_bit(const char *role) {
+  if (!role) return 0;
+  if (!strcmp(role, "recorder")) return ROLE_RECORDER;
+  if (!strcmp(role, "reviewer")) return ROLE_REVIEWER;
+  if (!strcmp(role, "legal")) return ROLE_LEGAL;
+  if (!strcmp(role, "admin")) return ROLE_ADMIN;
+  return 0;
+}
+
+static void copy(char *dst, size_t n, const char *src) { snprintf(dst, n, "%s", src ? src : ""); }
+
+int auth_resolve(api *a, const char *authorization, principal *out) {
+  memset(out, 0, sizeof *out);
+  if (!authorization)
+    return cu_error(CU_EAUTH, "this endpoint needs an 'Authorization: Bearer <token>' header");
+  if (strncasecmp(authorization, "Bearer ", 7))
+    return cu_error(CU_EAUTH, "the Authorization header must use the Bearer scheme");
+  const char *secret = authorization + 7;
+  while (*secret == ' ') secret++;
+  char hash[65];
+  cu_sha256_hex(secret, strlen(secret), hash);
+  json_t *rec = NULL;
+  int rc = idx_token_get(a->ix, hash, &rec);
+  if (rc == CU_ENOTFOUND) return cu_error(CU_EAUTH, "the token is not valid");
+  if (rc) return rc;
+  if (cu_json_bool(rec, "revoked", false)) {
+    json_decref(rec);
+    return cu_error(CU_EAUTH, "the token has been revoked");
+  }
+  copy(out->token_id, sizeof out->token_id, cu_json_str(rec, "id"));
+  copy(out->role, sizeof out->role, cu_json_str(rec, "role"));
+  copy(out->device, sizeof out->device, cu_json_str(rec, "device_id"));
+  copy(out->user, sizeof out->user, cu_json_str(rec, "user"));
+  out->role_bit = auth_role_bit(out->role);
+  json_decref(rec);
+  out->tp.token_id = out->token_id;
+  out->tp.role = out->role;
+  out->tp.device = out->device[0] ? out->device : NULL;
+  out->tp.user = out->user[0] ? out->user : NULL;
+  return out->role_bit ? 0 : cu_error(CU_EAUTH, "the token has an unknown role");
+}
+
+int auth_token_create(api *a, const char *role, const char *device, const char *user,
+                      const char *created_by, char **secret, json_t **rec_out) {
+  if (!auth_role_bit(role))
+    return cu_error(CU_EINVAL, "role must be one of recorder, reviewer, legal, admin");
+  if (!strcmp(role, "recorder") && !device)
+    return cu_error(CU_EINVAL, "a recorder token needs the device it uploads for (device)");
+  if (strcmp(role, "recorder") && device)
+    return cu_error(CU_EINVAL, "only recorder tokens are bound to a device");
+  if ((!strcmp(role, "reviewer") || !strcmp(role, "legal")) && !user)
+    return cu_error(CU_EINVAL, "a %s token needs the name of the person it is for (user)", role);
+  if (device && !cu_name_valid(device))
+    return cu_error(CU_EINVAL, "device must be 1-128 characters of letters, digits and . _ : @ -");
+  if (user && !cu_name_valid(user))
+    return cu_error(CU_EINVAL, "user must be 1-128 characters of letters, digits and . _ : @ -");
+  unsigned char raw[32];
+  if (RAND_bytes(raw, sizeof raw) != 1) return cu_error(CU_EIO, "no randomness for a token");
+  cu_buf s = CU_BUF_INIT(128);
+  cu_buf_adds(&s, "cus_");
+  cu_b64url_encode(raw, sizeof raw, &s);
+  char hash[65], id[CU_ID_LEN + 1];
+  cu_sha256_hex(s.data, s.len, hash);
+  cu_id_new(id);
+  json_t *rec = json_object();
+  cu_json_set_str(rec, "id", id);
+  cu_json_set_str(rec, "role", role);
+  cu_json_set_str(rec, "device_id", device);
+  cu_json_set_str(rec, "user", user);
+  cu_json_set_str(rec, "created_by", created_by);
+  cu_json_set_time(rec, "created_at", cu_now_us());
+  idx_batch *b = idx_batch_new(a->ix);
+  idx_batch_put_token(b, hash, rec);
+  int rc = idx_batch_commit(a->ix, b);
+  idx_batch_free(b);
+  if (rc) {
+    json_decref(rec);
+    cu_buf_release(&s);
+    return rc;
+  }
+  *secret = cu_buf_detach(&s, NULL);
+  *rec_out = rec;
+  return 0;
+}

@@ -1,0 +1,75 @@
+/* Prometheus text exposition (0.0.4). Counters live in the modules that
+ * count; this file only keeps the HTTP ones and renders everything. */
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "api_int.h"
+#include "err.h"
+#include "banned.h"
+
+static const double bounds[] = {0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30};
+#define NB (sizeof bounds / sizeof *bounds)
+
+static atomic_uint_least64_t buckets[NB + 1]; /* last: +Inf only */
+static atomic_uint_least64_t sum_us;
+static atomic_uint_least64_t by_class[6]; /* 1xx..5xx, [0] = no response */
+
+void metrics_observe(int status, int64_t duration_us) {
+  double s = (double)duration_us / 1e6;
+  size_t i = 0;
+  while (i < NB && s > bounds[i]) i++;
+  atomic_fetch_add(&buckets[i], 1);
+  atomic_fetch_add(&sum_us, (uint64_t)(duration_us > 0 ? duration_us : 0));
+  int c = status / 100;
+  atomic_fetch_add(&by_class[c >= 1 && c <= 5 ? c : 0], 1);
+}
+
+static int family(cu_buf *o, const char *name, const char *type, const char *help) {
+  return cu_buf_printf(o, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+}
+
+int metrics_render(api *a, cu_buf *o) {
+  tus_counters tc;
+  tus_get_counters(a->tu, &tc);
+  job_counts jc;
+  job_queue_counts(a->jq, &jc);
+  family(o, "custos_uploads_started_total", "counter", "tus uploads created.");
+  cu_buf_printf(o, "custos_uploads_started_total %llu\n", (unsigned long long)tc.started);
+  family(o, "custos_uploads_completed_total", "counter", "tus uploads committed as evidence.");
+  cu_buf_printf(o, "custos_uploads_completed_total %llu\n", (unsigned long long)tc.completed);
+  family(o, "custos_uploads_failed_total", "counter",
+         "tus uploads refused at completion (hash mismatch) or by a full disk.");
+  cu_buf_printf(o, "custos_uploads_failed_total %llu\n", (unsigned long long)tc.failed);
+  family(o, "custos_upload_bytes_received_total", "counter", "Upload body bytes accepted.");
+  cu_buf_printf(o, "custos_upload_bytes_received_total %llu\n", (unsigned long long)tc.bytes_received);
+  family(o, "custos_evidence", "gauge", "Evidence records in the index.");
+  cu_buf_printf(o, "custos_evidence %llu\n", (unsigned long long)idx_evidence_count(a->ix));
+  family(o, "custos_spool_bytes", "gauge", "Bytes of unfinished uploads on disk.");
+  cu_buf_printf(o, "custos_spool_bytes %lld\n", (long long)tus_spool_bytes(a->tu));
+  family(o, "custos_jobs_total", "counter", "Job outcomes since start.");
+  cu_buf_printf(o, "custos_jobs_total{outcome=\"done\"} %llu\n", (unsigned long long)jc.done);
+  cu_buf_printf(o, "custos_jobs_total{outcome=\"failed\"} %llu\n", (unsigned long long)jc.failed);
+  cu_buf_printf(o, "custos_jobs_total{outcome=\"retried\"} %llu\n", (unsigned long long)jc.retried);
+  family(o, "custos_jobs_running", "gauge", "Jobs running now.");
+  cu_buf_printf(o, "custos_jobs_running %llu\n", (unsigned long long)jc.running);
+  family(o, "custos_http_responses_total", "counter", "HTTP responses by status class.");
+  static const char *classes[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
+  for (int i = 0; i < 6; i++)
+    cu_buf_printf(o, "custos_http_responses_total{class=\"%s\"} %llu\n", classes[i],
+                  (unsigned long long)atomic_load(&by_class[i]));
+  family(o, "custos_http_request_duration_seconds", "histogram",
+         "Time from request headers to the end of the response.");
+  uint64_t cum = 0;
+  for (size_t i = 0; i < NB; i++) {
+    cum += atomic_load(&buckets[i]);
+    cu_buf_printf(o, "custos_http_request_duration_seconds_bucket{le=\"%g\"} %llu\n", bounds[i],
+                  (unsigned long long)cum);
+  }
+  cum += atomic_load(&buckets[NB]);
+  cu_buf_printf(o, "custos_http_request_duration_seconds_bucket{le=\"+Inf\"} %llu\n",
+                (unsigned long long)cum);
+  cu_buf_printf(o, "custos_http_request_duration_seconds_sum %.6f\n",
+                (double)atomic_load(&sum_us) / 1e6);
+  return cu_buf_printf(o, "custos_http_request_duration_seconds_count %llu\n",
+                       (unsigned long long)cum);
+}

@@ -1,0 +1,67 @@
+/* The custos command line: one cmd_<name>.c per subcommand, dispatched by
+ * the table in main.c. Every subcommand other than serve is an HTTP client
+ * of a Custos server. */
+#ifndef CLI_H
+#define CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "json.h"
+
+/* Exit codes, the one place they are defined (README "Exit codes"). */
+enum {
+  EXIT_OK = 0,
+  EXIT_FAIL = 1,     /* the operation failed */
+  EXIT_USAGE = 2,    /* bad command line */
+  EXIT_CORRUPT = 3,  /* a hash or verification check did not match */
+};
+
+int cmd_serve(int argc, char **argv);
+int cmd_token(int argc, char **argv);
+int cmd_push(int argc, char **argv);
+int cmd_ls(int argc, char **argv);
+int cmd_show(int argc, char **argv);
+int cmd_get(int argc, char **argv);
+
+/* Prints "custos <cmd>: <message>" to stderr; returns EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Maps one of our error codes to an exit code. */
+int cli_exit_for(int code);
+
+/* ---- the HTTP client side ---------------------------------------------- */
+
+/* Where the server is and who we are: --server/--token, else
+ * CUSTOS_SERVER/CUSTOS_TOKEN (or --token-file/CUSTOS_TOKEN_FILE), else
+ * http://127.0.0.1:8080 and, on the server's own machine, the admin token
+ * in $CUSTOS_HOME/admin.token or ./var/admin.token. */
+typedef struct {
+  char *server;
+  char *token;
+} client;
+
+/* Common long options for client commands; returns 1 if it consumed opt. */
+enum { OPT_SERVER = 1000, OPT_TOKEN, OPT_TOKEN_FILE, OPT_JSON };
+#define CLIENT_LONG_OPTIONS                                              \
+  {"server", required_argument, 0, OPT_SERVER},                          \
+      {"token", required_argument, 0, OPT_TOKEN},                        \
+      {"token-file", required_argument, 0, OPT_TOKEN_FILE}
+int client_option(client *c, int opt, const char *arg);
+/* Fills defaults from the environment; CU_EAUTH if no token anywhere. */
+int client_finish(client *c);
+void client_release(client *c);
+
+/* A JSON request. body may be NULL. On an HTTP error the server's
+ * {"error","detail"} becomes the error message and a code mapped from the
+ * status. *out is the parsed response body (may be NULL). */
+int client_json(const client *c, const char *method, const char *path, const json_t *body,
+                long *status, json_t **out);
+/* Appends a query parameter (URL-encoded) to path. */
+void client_query_add(cu_buf *path, const char *name, const char *value);
+
+/* A progress bar on stderr, drawn only when stderr is a terminal. */
+void cli_progress(const char *label, uint64_t done, uint64_t total, int64_t started_us);
+void cli_progress_end(void);
+
+#endif

@@ -1,0 +1,146 @@
+/* custos get: the original's bytes, checked. The download goes to a
+ * temporary file beside the target and is renamed into place only when its
+ * SHA-256 matches the evidence record; otherwise it is deleted. */
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "err.h"
+#include "fsutil.h"
+#include "hash.h"
+#include "hex.h"
+#include "timeu.h"
+#include "banned.h"
+
+static const char help[] =
+    "usage: custos get ID -o FILE\n"
+    "\n"
+    "Downloads the original bytes of evidence ID into FILE, checking their\n"
+    "SHA-256 against the evidence record. On a mismatch nothing is left at FILE\n"
+    "and the exit status is 3.\n";
+
+typedef struct {
+  int fd;
+  cu_sha256 *h;
+  uint64_t got, total;
+  int64_t started;
+  int err;
+} sink;
+
+static size_t on_data(char *p, size_t size, size_t n, void *ud) {
+  sink *s = ud;
+  size_t len = size * n;
+  if (cu_write_all(s->fd, p, len)) {
+    s->err = errno ? errno : EIO;
+    return 0;
+  }
+  cu_sha256_update(s->h, p, len);
+  s->got += len;
+  return len;
+}
+
+static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ut, curl_off_t un) {
+  sink *s = ud;
+  cli_progress("downloading", (uint64_t)dlnow, s->total, s->started);
+  return 0;
+}
+
+int cmd_get(int argc, char **argv) {
+  client cl = {0};
+  const char *out = NULL;
+  static const struct option opts[] = {{"output", required_argument, 0, 'o'}, CLIENT_LONG_OPTIONS,
+                                       {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+  int c, rc = EXIT_OK;
+  char *tmp = NULL, *url = NULL, *auth = NULL;
+  json_t *rec = NULL;
+  sink s = {.fd = -1};
+  while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
+    if (client_option(&cl, c, optarg)) continue;
+    if (c == 'o') out = optarg;
+    else if (c == 'h') { fputs(help, stdout); goto done; }
+    else { fputs(help, stderr); rc = EXIT_USAGE; goto done; }
+  }
+  if (optind != argc - 1 || !out) {
+    rc = cli_usage_error("get", "usage: custos get ID -o FILE");
+    goto done;
+  }
+  if (client_finish(&cl)) {
+    fprintf(stderr, "custos get: %s\n", cu_errmsg());
+    rc = EXIT_USAGE;
+    goto done;
+  }
+  const char *id = argv[optind];
+  char *path = cu_xasprintf("/v1/evidence/%s", id);
+  int err = client_json(&cl, "GET", path, NULL, NULL, &rec);
+  free(path);
+  if (err) {
+    fprintf(stderr, "custos get: %s\n", cu_errmsg());
+    rc = cli_exit_for(err);
+    goto done;
+  }
+  const char *want = cu_json_str(rec, "sha256");
+  s.total = (uint64_t)cu_json_int(rec, "size", 0);
+  tmp = cu_xasprintf("%s.custos-part", out);
+  s.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (s.fd < 0) {
+    fprintf(stderr, "custos get: cannot create %s: %s\n", tmp, strerror(errno));
+    rc = EXIT_FAIL;
+    goto done;
+  }
+  s.h = cu_sha256_new();
+  s.started = cu_mono_us();
+  url = cu_xasprintf("%s/v1/evidence/%s/content", cl.server, id);
+  auth = cu_xasprintf("Authorization: Bearer %s", cl.token);
+  CURL *h = curl_easy_init();
+  struct curl_slist *hdr = curl_slist_append(NULL, auth);
+  curl_easy_setopt(h, CURLOPT_URL, url);
+  curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
+  curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
+  curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
+  curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, on_progress);
+  curl_easy_setopt(h, CURLOPT_XFERINFODATA, &s);
+  CURLcode cc = curl_easy_perform(h);
+  cli_progress_end();
+  curl_slist_free_all(hdr);
+  curl_easy_cleanup(h);
+  unsigned char d[32];
+  char got[65];
+  cu_sha256_final(s.h, d);
+  cu_hex_encode(d, 32, got);
+  if (cc != CURLE_OK || s.err) {
+    fprintf(stderr, "custos get: download failed: %s\n",
+            s.err ? strerror(s.err) : curl_easy_strerror(cc));
+    rc = EXIT_FAIL;
+  } else if (!want || strcmp(got, want)) {
+    fprintf(stderr,
+            "custos get: REFUSED: the bytes received hash to %s but evidence %s is %s; "
+            "nothing was written to %s\n",
+            got, id, want ? want : "(no hash)", out);
+    rc = EXIT_CORRUPT;
+  } else if (fsync(s.fd) < 0 || close(s.fd) < 0 || (s.fd = -1, rename(tmp, out) < 0)) {
+    fprintf(stderr, "custos get: cannot save %s: %s\n", out, strerror(errno));
+    rc = EXIT_FAIL;
+  } else {
+    printf("%s %s %s\n", id, got, out);
+    free(tmp);
+    tmp = NULL;
+  }
+done:
+  if (s.fd >= 0) close(s.fd);
+  if (tmp) unlink(tmp);
+  cu_sha256_free(s.h);
+  free(tmp);
+  free(url);
+  free(auth);
+  json_decref(rec);
+  client_release(&cl);
+  return rc;
+}

@@ -1,0 +1,75 @@
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "cli.h"
+#include "err.h"
+#include "log.h"
+#include "timeu.h"
+#include "banned.h"
+
+static const char help[] =
+    "usage: custos serve [options]\n"
+    "\n"
+    "Runs the archive server. On first start in an empty home it creates the\n"
+    "layout and writes an admin token to HOME/admin.token (mode 0600).\n"
+    "\n"
+    "  --home DIR            data directory (env CUSTOS_HOME; default ./var)\n"
+    "  --listen HOST:PORT    address to serve on (env CUSTOS_LISTEN; default 127.0.0.1:8080;\n"
+    "                        port 0 picks a free port)\n"
+    "  --port-file FILE      write the port actually bound to FILE\n"
+    "  --http-threads N      HTTP thread pool size (default 8)\n"
+    "  --workers N           job worker threads (default: number of cores)\n"
+    "  --max-upload BYTES    largest upload accepted (default 256 GiB)\n"
+    "  --upload-ttl SECONDS  unfinished uploads expire after this long idle (default 7 days)\n"
+    "  --reserve BYTES       disk space kept free for the index (default 64 MiB)\n"
+    "  --sweep-interval S    how often expired uploads are swept (default 60)\n"
+    "  --log-level LEVEL     debug, info, warn or error (default info)\n";
+
+static int num(const char *arg, int64_t *out) {
+  return cu_parse_i64(arg, out, 0) ? cli_usage_error("serve", "'%s' is not a number", arg) : 0;
+}
+
+int cmd_serve(int argc, char **argv) {
+  api_config cfg;
+  api_config_defaults(&cfg);
+  const char *e;
+  if ((e = getenv("CUSTOS_HOME")) && *e) cfg.home = e;
+  if ((e = getenv("CUSTOS_LISTEN")) && *e) cfg.listen = e;
+  enum { O_HOME = 1, O_LISTEN, O_PORTFILE, O_HTTP, O_WORKERS, O_MAX, O_TTL, O_RESERVE, O_SWEEP, O_LOG };
+  static const struct option opts[] = {
+      {"home", required_argument, 0, O_HOME},          {"listen", required_argument, 0, O_LISTEN},
+      {"port-file", required_argument, 0, O_PORTFILE}, {"http-threads", required_argument, 0, O_HTTP},
+      {"workers", required_argument, 0, O_WORKERS},    {"max-upload", required_argument, 0, O_MAX},
+      {"upload-ttl", required_argument, 0, O_TTL},     {"reserve", required_argument, 0, O_RESERVE},
+      {"sweep-interval", required_argument, 0, O_SWEEP}, {"log-level", required_argument, 0, O_LOG},
+      {"help", no_argument, 0, 'h'},                   {0, 0, 0, 0}};
+  int c;
+  int64_t v;
+  while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    switch (c) {
+    case O_HOME: cfg.home = optarg; break;
+    case O_LISTEN: cfg.listen = optarg; break;
+    case O_PORTFILE: cfg.port_file = optarg; break;
+    case O_HTTP: if (num(optarg, &v)) return EXIT_USAGE; cfg.http_threads = (int)v; break;
+    case O_WORKERS: if (num(optarg, &v)) return EXIT_USAGE; cfg.workers = (int)v; break;
+    case O_MAX: if (num(optarg, &cfg.max_upload)) return EXIT_USAGE; break;
+    case O_TTL: if (num(optarg, &cfg.upload_ttl_s)) return EXIT_USAGE; break;
+    case O_RESERVE: if (num(optarg, &cfg.reserve_bytes)) return EXIT_USAGE; break;
+    case O_SWEEP: if (num(optarg, &v)) return EXIT_USAGE; cfg.sweep_interval_s = (int)v; break;
+    case O_LOG:
+      if (!strcmp(optarg, "debug")) cu_log_set_level(CU_LOG_DEBUG);
+      else if (!strcmp(optarg, "info")) cu_log_set_level(CU_LOG_INFO);
+      else if (!strcmp(optarg, "warn")) cu_log_set_level(CU_LOG_WARN);
+      else if (!strcmp(optarg, "error")) cu_log_set_level(CU_LOG_ERROR);
+      else return cli_usage_error("serve", "unknown log level '%s'", optarg);
+      break;
+    case 'h': fputs(help, stdout); return EXIT_OK;
+    default: fputs(help, stderr); return EXIT_USAGE;
+    }
+  }
+  if (optind < argc) return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+  return api_run(&cfg) ? EXIT_FAIL : EXIT_OK;
+}

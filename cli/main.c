@@ -1,0 +1,67 @@
+/* custos: the server and its command-line client in one binary. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "err.h"
+#include "banned.h"
+
+static const struct command {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *summary;
+} commands[] = {
+    {"serve", cmd_serve, "run the archive server"},
+    {"token", cmd_token, "create access tokens (admin)"},
+    {"push", cmd_push, "upload recordings, resuming across failures; --watch a dock folder"},
+    {"ls", cmd_ls, "list evidence"},
+    {"show", cmd_show, "show one evidence record"},
+    {"get", cmd_get, "download an original and check its SHA-256"},
+};
+
+static int usage(FILE *f) {
+  fprintf(f, "usage: custos <command> [options]\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
+    fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+  fprintf(f, "\n'custos <command> --help' describes a command's options.\n");
+  return f == stdout ? EXIT_OK : EXIT_USAGE;
+}
+
+int cli_usage_error(const char *cmd, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "custos %s: ", cmd);
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, "\n");
+  va_end(ap);
+  return EXIT_USAGE;
+}
+
+int cli_exit_for(int code) {
+  switch (code) {
+  case CU_OK: return EXIT_OK;
+  case CU_ECORRUPT:
+  case CU_ECHECKSUM: return EXIT_CORRUPT;
+  default: return EXIT_FAIL;
+  }
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) return usage(stderr);
+  if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help"))
+    return usage(stdout);
+  for (size_t i = 0; i < sizeof commands / sizeof *commands; i++) {
+    if (strcmp(argv[1], commands[i].name)) continue;
+    int rc = commands[i].run(argc - 1, argv + 1);
+    /* Like git: output that did not reach its destination is a failure,
+     * so `custos ls > file` on a full disk does not pass silently. */
+    if (fflush(stdout) || ferror(stdout) || fclose(stdout)) {
+      perror("custos: cannot write output");
+      return EXIT_FAIL;
+    }
+    return rc;
+  }
+  fprintf(stderr, "custos: '%s' is not a command\n", argv[1]);
+  return usage(stderr);
+}

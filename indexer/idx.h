@@ -1,0 +1,83 @@
+/* The index: every RocksDB key and query of Custos lives behind this
+ * header. Records are JSON objects (jansson); keys are laid out for range
+ * scans (docs/ARCHITECTURE.md, "Index"). Thread-safe: one handle is shared
+ * by every HTTP and worker thread.
+ *
+ * Writes go through a batch, committed atomically with sync=true, so a
+ * record and its secondary index entries appear together or not at all. */
+#ifndef IDX_H
+#define IDX_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "json.h"
+
+typedef struct idx idx;
+typedef struct idx_batch idx_batch;
+
+int idx_open(idx **out, const char *dir);
+/* Flushes and closes; NULL is a no-op. */
+void idx_close(idx *ix);
+
+idx_batch *idx_batch_new(idx *ix);
+void idx_batch_free(idx_batch *b);
+/* Writes the batch atomically and durably (WAL fsync). The batch stays
+ * owned by the caller. */
+int idx_batch_commit(idx *ix, idx_batch *b);
+
+/* ---- evidence ---------------------------------------------------------
+ * A record has at least: id (UUIDv7), sha256 (64 hex), device_id,
+ * recorded_at (RFC 3339) and optionally officer_id and case_id. Those are
+ * the key fields; the indexer derives by_sha256, by_device_time,
+ * by_officer_time and the case links from them. */
+int idx_batch_add_evidence(idx_batch *b, const json_t *rec);
+/* The record, with "cases" filled from the case links. CU_ENOTFOUND. */
+int idx_evidence_get(idx *ix, const char *id, json_t **out);
+/* Read-modify-write of one record under a lock, for fields that are not
+ * keys (media, state). fn returns 0 to write, non-zero to abandon. */
+int idx_evidence_update(idx *ix, const char *id, int (*fn)(json_t *rec, void *ud), void *ud);
+uint64_t idx_evidence_count(idx *ix);
+
+typedef struct {
+  const char *device, *officer, *case_id, *sha256; /* NULL = no filter */
+  int64_t from_us, to_us; /* recorded_at in [from, to); INT64_MIN/MAX = open */
+  const char *cursor;     /* from a previous page, or NULL */
+  int limit;              /* 1..CU_MAX_PAGE_LIMIT */
+  bool desc;              /* newest first */
+} idx_query;
+void idx_query_init(idx_query *q);
+/* One page: *items is a JSON array of records; *next is the cursor for the
+ * next page (caller frees) or NULL when the listing is complete. A page
+ * may be short (even empty) with a cursor, when the scan budget ran out. */
+int idx_evidence_list(idx *ix, const idx_query *q, json_t **items, char **next);
+
+/* ---- uploads (tus state) ---------------------------------------------- */
+int idx_upload_get(idx *ix, const char *id, json_t **out);
+/* Stores the state; if it has "expires_at_us" and its state is "active"
+ * or "committing" (an open upload), it is also listed for the sweep. */
+void idx_batch_put_upload(idx_batch *b, const char *id, const json_t *rec);
+/* Calls fn for each expiry entry due at or before now (stale entries
+ * included: fn must compare with the record). fn returns non-zero to stop. */
+int idx_upload_due(idx *ix, int64_t now_us, int (*fn)(const char *id, int64_t expires_us, void *ud),
+                   void *ud);
+void idx_batch_del_upload_due(idx_batch *b, const char *id, int64_t expires_us);
+/* Every open upload (active or committing), for start-up recovery; fn
+ * borrows rec. */
+int idx_upload_each_active(idx *ix, int (*fn)(const char *id, json_t *rec, void *ud), void *ud);
+
+/* ---- tokens: keyed by the hex SHA-256 of the secret ------------------- */
+int idx_token_get(idx *ix, const char *secret_hash, json_t **out);
+void idx_batch_put_token(idx_batch *b, const char *secret_hash, const json_t *rec);
+
+/* ---- jobs ------------------------------------------------------------- */
+int idx_job_get(idx *ix, const char *id, json_t **out);
+/* pending: listed for workers to claim after a restart. */
+void idx_batch_put_job(idx_batch *b, const char *id, const json_t *rec, bool pending);
+int idx_job_each_pending(idx *ix, int (*fn)(const char *id, json_t *rec, void *ud), void *ud);
+
+/* ---- small named values ----------------------------------------------- */
+int idx_meta_get(idx *ix, const char *key, json_t **out);
+void idx_batch_put_meta(idx_batch *b, const char *key, const json_t *v);
+
+#endif

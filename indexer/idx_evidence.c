@@ -1,0 +1,311 @@
+/* Evidence records and their secondary indexes.
+ *
+ * Every listing key ends with the 36-byte evidence id, so one scan routine
+ * serves all of them: the key space (column family + prefix + bounds) is
+ * chosen from the most selective filter, the remaining filters are applied
+ * to the loaded records, and the cursor is the last key examined. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "b64.h"
+#include "cu_limits.h"
+#include "err.h"
+#include "id.h"
+#include "idx_int.h"
+#include "timeu.h"
+#include "banned.h"
+
+#define MAX_KEY (CU_MAX_ID_LEN + 1 + 8 + CU_ID_LEN)
+
+typedef struct {
+  unsigned char b[MAX_KEY + 64];
+  size_t n;
+} key_t_;
+
+static void key_add(key_t_ *k, const void *p, size_t n) {
+  memcpy(k->b + k->n, p, n);
+  k->n += n;
+}
+
+static void key_time(key_t_ *k, int64_t us) {
+  unsigned char t[8];
+  idx_be64(idx_time_key(us), t);
+  key_add(k, t, 8);
+}
+
+static int record_time(const json_t *rec, int64_t *us) {
+  const char *t = cu_json_str(rec, "recorded_at");
+  if (!t) return cu_error(CU_EINVAL, "evidence record has no recorded_at");
+  return cu_time_parse_rfc3339(t, us);
+}
+
+int idx_batch_add_evidence(idx_batch *b, const json_t *rec) {
+  const char *id = cu_json_str(rec, "id"), *sha = cu_json_str(rec, "sha256");
+  const char *device = cu_json_str(rec, "device_id"), *officer = cu_json_str(rec, "officer_id");
+  const char *case_id = cu_json_str(rec, "case_id");
+  int64_t t;
+  if (!cu_id_valid(id) || !sha || strlen(sha) != 64 || !cu_name_valid(device))
+    return cu_error(CU_EINVAL, "evidence record lacks a valid id, sha256 or device_id");
+  if ((officer && !cu_name_valid(officer)) || (case_id && !cu_name_valid(case_id)))
+    return cu_error(CU_EINVAL, "evidence record has an invalid officer_id or case_id");
+  int rc = record_time(rec, &t);
+  if (rc) return rc;
+
+  json_t *copy = json_deep_copy(rec);
+  json_object_del(copy, "cases");
+  idx_batch_put_json(b, CF_EVIDENCE, id, copy);
+  json_decref(copy);
+
+  key_t_ k = {.n = 0};
+  key_add(&k, sha, 64);
+  key_add(&k, id, CU_ID_LEN);
+  idx_batch_put_cf(b, CF_BY_SHA256, k.b, k.n, "", 0);
+
+  k.n = 0;
+  key_add(&k, device, strlen(device) + 1);
+  key_time(&k, t);
+  key_add(&k, id, CU_ID_LEN);
+  idx_batch_put_cf(b, CF_BY_DEVICE_TIME, k.b, k.n, "", 0);
+
+  if (officer) {
+    k.n = 0;
+    key_add(&k, officer, strlen(officer) + 1);
+    key_time(&k, t);
+    key_add(&k, id, CU_ID_LEN);
+    idx_batch_put_cf(b, CF_BY_OFFICER_TIME, k.b, k.n, "", 0);
+  }
+  if (case_id) {
+    k.n = 0;
+    key_add(&k, case_id, strlen(case_id) + 1);
+    key_add(&k, id, CU_ID_LEN);
+    idx_batch_put_cf(b, CF_CASE_EVIDENCE, k.b, k.n, "", 0);
+    k.n = 0;
+    key_add(&k, id, CU_ID_LEN);
+    key_add(&k, case_id, strlen(case_id));
+    idx_batch_put_cf(b, CF_EVIDENCE_CASE, k.b, k.n, "", 0);
+  }
+  b->evidence_added++;
+  return 0;
+}
+
+static int add_case(const char *key, size_t klen, const char *val, size_t vlen, void *ud) {
+  json_array_append_new(ud, json_stringn(key + CU_ID_LEN, klen - CU_ID_LEN));
+  return 0;
+}
+
+static int load_record(idx *ix, const char *id, json_t **out) {
+  json_t *rec = NULL;
+  int rc = idx_get_json(ix, CF_EVIDENCE, id, &rec);
+  if (rc == CU_ENOTFOUND) return cu_error(CU_ENOTFOUND, "no evidence with id %s", id);
+  if (rc) return rc;
+  *out = rec;
+  return 0;
+}
+
+int idx_evidence_get(idx *ix, const char *id, json_t **out) {
+  if (!cu_id_valid(id)) return cu_error(CU_ENOTFOUND, "no evidence with id %.64s", id);
+  json_t *rec = NULL;
+  int rc = load_record(ix, id, &rec);
+  if (rc) return rc;
+  json_t *cases = json_array();
+  rc = idx_scan_prefix(ix, CF_EVIDENCE_CASE, id, CU_ID_LEN, add_case, cases);
+  if (rc) {
+    json_decref(cases);
+    json_decref(rec);
+    return rc;
+  }
+  json_object_set_new(rec, "cases", cases);
+  *out = rec;
+  return 0;
+}
+
+/* Key fields feed the secondary indexes; an update that changed one would
+ * leave stale index entries behind. */
+static const char *const key_fields[] = {"id", "sha256", "device_id", "officer_id", "recorded_at",
+                                         "case_id"};
+
+static int key_fields_equal(const json_t *a, const json_t *b) {
+  for (size_t i = 0; i < sizeof key_fields / sizeof *key_fields; i++) {
+    json_t *x = json_object_get(a, key_fields[i]), *y = json_object_get(b, key_fields[i]);
+    if ((x || y) && !(x && y && json_equal(x, y))) return 0;
+  }
+  return 1;
+}
+
+int idx_evidence_update(idx *ix, const char *id, int (*fn)(json_t *rec, void *ud), void *ud) {
+  pthread_mutex_lock(&ix->update_lock);
+  json_t *rec = NULL, *before = NULL;
+  idx_batch *b = NULL;
+  int rc = load_record(ix, id, &rec);
+  if (rc) goto done;
+  before = json_deep_copy(rec);
+  if ((rc = fn(rec, ud))) goto done;
+  if (!key_fields_equal(before, rec)) {
+    rc = cu_error(CU_EINVAL, "an evidence update may not change its key fields");
+    goto done;
+  }
+  json_object_del(rec, "cases");
+  b = idx_batch_new(ix);
+  idx_batch_put_json(b, CF_EVIDENCE, id, rec);
+  rc = idx_batch_commit(ix, b);
+done:
+  pthread_mutex_unlock(&ix->update_lock);
+  idx_batch_free(b);
+  json_decref(before);
+  json_decref(rec);
+  return rc;
+}
+
+void idx_query_init(idx_query *q) {
+  memset(q, 0, sizeof *q);
+  q->from_us = INT64_MIN;
+  q->to_us = INT64_MAX;
+  q->limit = CU_DEFAULT_PAGE_LIMIT;
+}
+
+/* The key space of one listing: [lo, hi) within one column family. */
+typedef struct {
+  enum idx_cf cf;
+  key_t_ lo, hi;
+  int hi_open; /* no upper bound */
+  int time_in_key;
+} plan_t;
+
+static void prefix_bounds(plan_t *p, const char *name) {
+  key_add(&p->lo, name, strlen(name) + 1);
+  key_add(&p->hi, name, strlen(name));
+  key_add(&p->hi, "\x01", 1); /* name\0... < name\1 */
+}
+
+static void make_plan(const idx_query *q, plan_t *p) {
+  memset(p, 0, sizeof *p);
+  if (q->sha256) {
+    p->cf = CF_BY_SHA256;
+    key_add(&p->lo, q->sha256, 64);
+    key_add(&p->hi, q->sha256, 64);
+    key_add(&p->hi, "\xff", 1);
+  } else if (q->case_id) {
+    p->cf = CF_CASE_EVIDENCE;
+    prefix_bounds(p, q->case_id);
+  } else if (q->device || q->officer) {
+    p->cf = q->device ? CF_BY_DEVICE_TIME : CF_BY_OFFICER_TIME;
+    const char *name = q->device ? q->device : q->officer;
+    key_add(&p->lo, name, strlen(name) + 1);
+    key_add(&p->hi, name, strlen(name) + 1);
+    if (q->from_us != INT64_MIN) key_time(&p->lo, q->from_us);
+    if (q->to_us != INT64_MAX) {
+      key_time(&p->hi, q->to_us);
+    } else {
+      p->hi.n--;
+      key_add(&p->hi, "\x01", 1);
+    }
+    p->time_in_key = 1;
+  } else {
+    p->cf = CF_EVIDENCE;
+    p->hi_open = 1;
+  }
+}
+
+static int key_cmp(const void *a, size_t an, const void *b, size_t bn) {
+  int c = memcmp(a, b, an < bn ? an : bn);
+  if (c) return c;
+  return an < bn ? -1 : an > bn;
+}
+
+static int matches(idx *ix, const idx_query *q, const plan_t *p, const json_t *rec,
+                   const char *id) {
+  const char *v;
+  if (q->device && (!(v = cu_json_str(rec, "device_id")) || strcmp(v, q->device))) return 0;
+  if (q->officer && (!(v = cu_json_str(rec, "officer_id")) || strcmp(v, q->officer))) return 0;
+  if (q->sha256 && (!(v = cu_json_str(rec, "sha256")) || strcmp(v, q->sha256))) return 0;
+  if (!p->time_in_key && (q->from_us != INT64_MIN || q->to_us != INT64_MAX)) {
+    int64_t t;
+    if (record_time(rec, &t) || t < q->from_us || t >= q->to_us) return 0;
+  }
+  if (q->case_id && p->cf != CF_CASE_EVIDENCE) {
+    key_t_ k = {.n = 0};
+    key_add(&k, id, CU_ID_LEN);
+    key_add(&k, q->case_id, strlen(q->case_id));
+    cu_buf val = CU_BUF_INIT(64);
+    int rc = idx_get_raw(ix, CF_EVIDENCE_CASE, k.b, k.n, &val);
+    cu_buf_release(&val);
+    if (rc) return 0;
+  }
+  return 1;
+}
+
+int idx_evidence_list(idx *ix, const idx_query *q, json_t **items, char **next) {
+  plan_t p;
+  make_plan(q, &p);
+  cu_buf cur = CU_BUF_INIT(sizeof p.lo.b);
+  int rc = 0;
+  if (q->cursor) {
+    rc = cu_b64url_decode(q->cursor, strlen(q->cursor), &cur);
+    if (rc || key_cmp(cur.data, cur.len, p.lo.b, p.lo.n) < 0 ||
+        (!p.hi_open && key_cmp(cur.data, cur.len, p.hi.b, p.hi.n) >= 0)) {
+      cu_buf_release(&cur);
+      return cu_error(CU_EINVAL, "the cursor does not belong to this listing");
+    }
+  }
+  rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+  rocksdb_readoptions_set_iterate_lower_bound(ro, (const char *)p.lo.b, p.lo.n);
+  if (!p.hi_open) rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)p.hi.b, p.hi.n);
+  rocksdb_iterator_t *it = rocksdb_create_iterator_cf(ix->db, ro, ix->cf[p.cf]);
+
+  if (!q->desc) {
+    if (cur.data) rocksdb_iter_seek(it, cur.data, cur.len);
+    else rocksdb_iter_seek(it, (const char *)p.lo.b, p.lo.n);
+  } else {
+    if (cur.data) rocksdb_iter_seek_for_prev(it, cur.data, cur.len);
+    else if (p.hi_open) rocksdb_iter_seek_to_last(it);
+    else rocksdb_iter_seek_for_prev(it, (const char *)p.hi.b, p.hi.n);
+  }
+  json_t *arr = json_array();
+  key_t_ last = {.n = 0};
+  int scanned = 0, more = 0;
+  for (; rocksdb_iter_valid(it); q->desc ? rocksdb_iter_prev(it) : rocksdb_iter_next(it)) {
+    size_t klen;
+    const char *k = rocksdb_iter_key(it, &klen);
+    if (cur.data && klen == cur.len && !memcmp(k, cur.data, klen)) continue;
+    if (!p.hi_open && key_cmp(k, klen, p.hi.b, p.hi.n) >= 0) continue;
+    if ((int)json_array_size(arr) >= q->limit || scanned >= CU_MAX_SCAN_PER_PAGE) {
+      more = 1;
+      break;
+    }
+    scanned++;
+    if (klen < CU_ID_LEN || klen > sizeof last.b) continue;
+    last.n = 0;
+    key_add(&last, k, klen);
+    char id[CU_ID_LEN + 1];
+    memcpy(id, k + klen - CU_ID_LEN, CU_ID_LEN);
+    id[CU_ID_LEN] = '\0';
+    json_t *rec = NULL;
+    int grc = idx_evidence_get(ix, id, &rec);
+    if (grc == CU_ENOTFOUND) continue;
+    if (grc) {
+      rc = grc;
+      break;
+    }
+    if (matches(ix, q, &p, rec, id)) json_array_append(arr, rec);
+    json_decref(rec);
+  }
+  char *err = NULL;
+  rocksdb_iter_get_error(it, &err);
+  if (err && !rc) rc = cu_error(CU_EIO, "index scan failed: %s", err);
+  free(err);
+  rocksdb_iter_destroy(it);
+  rocksdb_readoptions_destroy(ro);
+  cu_buf_release(&cur);
+  if (rc) {
+    json_decref(arr);
+    return rc;
+  }
+  *next = NULL;
+  if (more && last.n) {
+    cu_buf c = CU_BUF_INIT(4 * sizeof last.b);
+    cu_b64url_encode(last.b, last.n, &c);
+    *next = cu_buf_detach(&c, NULL);
+  }
+  *items = arr;
+  return 0;
+}

@@ -1,0 +1,68 @@
+/* Internals shared by the indexer's .c files. Not for other modules. */
+#ifndef IDX_INT_H
+#define IDX_INT_H
+
+#include <pthread.h>
+#include <rocksdb/c.h>
+#include <stdint.h>
+
+#include "buf.h"
+#include "idx.h"
+
+enum idx_cf {
+  CF_DEFAULT,
+  CF_EVIDENCE,
+  CF_BY_SHA256,
+  CF_BY_DEVICE_TIME,
+  CF_BY_OFFICER_TIME,
+  CF_CASE_EVIDENCE,
+  CF_EVIDENCE_CASE,
+  CF_UPLOAD,
+  CF_UPLOAD_DUE,
+  CF_TOKEN,
+  CF_JOB,
+  CF_JOB_PENDING,
+  CF_META,
+  CF_COUNT
+};
+
+struct idx {
+  rocksdb_t *db;
+  rocksdb_options_t *opts;
+  rocksdb_cache_t *cache;
+  rocksdb_block_based_table_options_t *topts;
+  rocksdb_column_family_handle_t *cf[CF_COUNT];
+  rocksdb_readoptions_t *ropts;
+  rocksdb_writeoptions_t *wopts;
+  pthread_mutex_t count_lock; /* evidence_count and the batches adding to it */
+  uint64_t evidence_count;
+  pthread_mutex_t update_lock; /* read-modify-write of evidence records */
+};
+
+struct idx_batch {
+  idx *ix;
+  rocksdb_writebatch_t *wb;
+  uint64_t evidence_added;
+};
+
+/* Raw operations used by every part of the schema. */
+int idx_get_raw(idx *ix, enum idx_cf cf, const void *key, size_t klen, cu_buf *val);
+int idx_get_json(idx *ix, enum idx_cf cf, const char *key, json_t **out);
+void idx_batch_put_cf(idx_batch *b, enum idx_cf cf, const void *key, size_t klen, const void *val,
+                      size_t vlen);
+void idx_batch_put_json(idx_batch *b, enum idx_cf cf, const char *key, const json_t *v);
+void idx_batch_del_cf(idx_batch *b, enum idx_cf cf, const void *key, size_t klen);
+
+/* Iterates keys starting with prefix (plen bytes) in order. fn returns 0
+ * to go on, > 0 to stop (not an error), < 0 to stop with that error. */
+typedef int (*idx_scan_fn)(const char *key, size_t klen, const char *val, size_t vlen, void *ud);
+int idx_scan_prefix(idx *ix, enum idx_cf cf, const void *prefix, size_t plen, idx_scan_fn fn,
+                    void *ud);
+
+void idx_be64(uint64_t v, unsigned char out[8]);
+uint64_t idx_get_be64(const unsigned char in[8]);
+/* Signed time as an order-preserving unsigned key part. */
+uint64_t idx_time_key(int64_t us);
+int64_t idx_time_from_key(uint64_t k);
+
+#endif

@@ -1,0 +1,54 @@
+/* Tokens and jobs: small key spaces keyed by a hash or an id. */
+#include <string.h>
+
+#include "err.h"
+#include "hex.h"
+#include "id.h"
+#include "idx_int.h"
+#include "banned.h"
+
+int idx_token_get(idx *ix, const char *secret_hash, json_t **out) {
+  if (!cu_is_sha256_hex(secret_hash)) return cu_error(CU_ENOTFOUND, "unknown token");
+  int rc = idx_get_json(ix, CF_TOKEN, secret_hash, out);
+  if (rc == CU_ENOTFOUND) return cu_error(CU_ENOTFOUND, "unknown token");
+  return rc;
+}
+
+void idx_batch_put_token(idx_batch *b, const char *secret_hash, const json_t *rec) {
+  idx_batch_put_json(b, CF_TOKEN, secret_hash, rec);
+}
+
+int idx_job_get(idx *ix, const char *id, json_t **out) {
+  if (!cu_id_valid(id)) return cu_error(CU_ENOTFOUND, "no job with id %.64s", id);
+  return idx_get_json(ix, CF_JOB, id, out);
+}
+
+void idx_batch_put_job(idx_batch *b, const char *id, const json_t *rec, bool pending) {
+  idx_batch_put_json(b, CF_JOB, id, rec);
+  if (pending) idx_batch_put_cf(b, CF_JOB_PENDING, id, strlen(id), "", 0);
+  else idx_batch_del_cf(b, CF_JOB_PENDING, id, strlen(id));
+}
+
+typedef struct {
+  idx *ix;
+  int (*fn)(const char *id, json_t *rec, void *ud);
+  void *ud;
+} pending_ctx;
+
+static int pending_one(const char *key, size_t klen, const char *val, size_t vlen, void *ud) {
+  pending_ctx *c = ud;
+  if (klen != CU_ID_LEN) return 0;
+  char id[CU_ID_LEN + 1];
+  memcpy(id, key, CU_ID_LEN);
+  id[CU_ID_LEN] = '\0';
+  json_t *rec = NULL;
+  if (idx_job_get(c->ix, id, &rec)) return 0;
+  int rc = c->fn(id, rec, c->ud);
+  json_decref(rec);
+  return rc;
+}
+
+int idx_job_each_pending(idx *ix, int (*fn)(const char *id, json_t *rec, void *ud), void *ud) {
+  pending_ctx c = {ix, fn, ud};
+  return idx_scan_prefix(ix, CF_JOB_PENDING, "", 0, pending_one, &c);
+}

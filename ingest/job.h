@@ -1,0 +1,55 @@
+/* The durable job queue: slow work (probing now; masters, access copies and
+ * frame hashes later) runs on worker threads, never on an HTTP thread.
+ *
+ * A job is a record in the index; "pending" jobs are listed separately, so
+ * after a restart or a kill -9 every job that was queued or running is
+ * found again and runs from the start. A job is added in the same batch as
+ * the record it works on, so there is never evidence without its jobs. */
+#ifndef JOB_H
+#define JOB_H
+
+#include <stdint.h>
+
+#include "id.h"
+#include "idx.h"
+
+typedef struct job_queue job_queue;
+
+/* Runs one job. Returns 0 when done; non-zero (message via cu_errmsg) to
+ * have it retried later, up to the attempt limit. */
+typedef int (*job_fn)(void *ud, const char *job_id, const json_t *job);
+
+typedef struct {
+  const char *kind;
+  job_fn run;
+  void *ud;
+} job_handler;
+
+typedef struct {
+  int workers;        /* threads; 0 = the number of cores */
+  int max_attempts;   /* then the job is marked failed and kept */
+  int64_t backoff_us; /* first retry delay; doubles each attempt */
+} job_opts;
+
+int job_queue_open(job_queue **out, idx *ix, const job_handler *handlers, int nhandlers,
+                   const job_opts *opts);
+/* Starts the workers; pending jobs from before a restart run first. */
+int job_queue_start(job_queue *q);
+/* Lets running jobs finish, then stops the workers. Jobs not yet done stay
+ * pending in the index. */
+void job_queue_stop(job_queue *q);
+void job_queue_free(job_queue *q);
+
+/* Adds a new job to b; after idx_batch_commit() succeeds, call
+ * job_queue_kick() so a worker picks it up now rather than at its next
+ * poll. id_out may be NULL. */
+void job_batch_add(job_queue *q, idx_batch *b, const char *kind, const char *evidence_id,
+                   char id_out[CU_ID_LEN + 1]);
+void job_queue_kick(job_queue *q);
+
+typedef struct {
+  uint64_t done, failed, retried, running;
+} job_counts;
+void job_queue_counts(job_queue *q, job_counts *out);
+
+#endif

@@ -1,0 +1,109 @@
+# Shared helpers for the integration tests. Each test is a bash script that
+# sources this file, starts the real server on a free loopback port in its
+# own temporary directory, and talks to it with curl and the custos CLI.
+#
+#   t_start_server [serve options]   start (or restart) the server; sets URL, PORT
+#   t_stop_server                    SIGTERM, and check it exits 0
+#   t_kill_server                    SIGKILL, as a crash would
+#   t_token ROLE [--device D|--user U]  print a new token's secret
+#   t_curl ARGS...                   curl with status code on the last line
+#   assert_eq WANT GOT MESSAGE, assert_match REGEX TEXT MESSAGE, fail MESSAGE
+#
+# The environment provides CUSTOS (the binary) and, optionally,
+# CUSTOS_TEST_TMP (where temporary directories go).
+set -euo pipefail
+
+: "${CUSTOS:?CUSTOS must point at the custos binary}"
+T=$(mktemp -d "${CUSTOS_TEST_TMP:-/tmp}/custos-it.XXXXXX")
+HOME_DIR="$T/var"
+SERVER_PID=""
+SERVER_LOG="$T/server.log"
+
+t_cleanup() {
+  local rc=$?
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  if [ "$rc" -ne 0 ] && [ -f "$SERVER_LOG" ]; then
+    echo "---- server log (last 40 lines) ----" >&2
+    tail -n 40 "$SERVER_LOG" >&2
+  fi
+  rm -rf "$T"
+  exit "$rc"
+}
+trap t_cleanup EXIT
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+
+assert_eq() {
+  [ "$1" = "$2" ] || fail "$3: expected '$1', got '$2'"
+}
+
+assert_match() {
+  [[ "$2" =~ $1 ]] || fail "$3: '$2' does not match /$1/"
+}
+
+t_start_server() {
+  rm -f "$T/port"
+  "$CUSTOS" serve --home "$HOME_DIR" --listen 127.0.0.1:0 --port-file "$T/port" "$@" \
+    >>"$SERVER_LOG" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 200); do
+    [ -s "$T/port" ] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || fail "server exited during start-up"
+    sleep 0.05
+  done
+  [ -s "$T/port" ] || fail "server did not start within 10 s"
+  PORT=$(cat "$T/port")
+  URL="http://127.0.0.1:$PORT"
+  ADMIN=$(cat "$HOME_DIR/admin.token")
+  export URL PORT ADMIN
+}
+
+t_stop_server() {
+  kill -TERM "$SERVER_PID"
+  local rc=0
+  wait "$SERVER_PID" || rc=$?
+  SERVER_PID=""
+  assert_eq 0 "$rc" "server exit status after SIGTERM"
+}
+
+t_kill_server() {
+  kill -KILL "$SERVER_PID"
+  wait "$SERVER_PID" 2>/dev/null || true
+  SERVER_PID=""
+}
+
+t_token() {
+  local role=$1
+  shift
+  "$CUSTOS" token create --server "$URL" --token "$ADMIN" --role "$role" "$@" 2>/dev/null
+}
+
+# curl that prints the body, then the status code on a line of its own.
+t_curl() {
+  curl -sS -w '\n%{http_code}\n' "$@"
+}
+
+# The last line of t_curl's output, and everything before it.
+t_status() { tail -n 1 <<<"$1"; }
+t_body() { sed '$d' <<<"$1"; }
+
+# A header's value from a file written by curl -D.
+t_header() {
+  grep -i "^$1:" "$2" | head -n 1 | cut -d: -f2- | tr -d '\r' | sed 's/^ *//'
+}
+
+b64() { printf '%s' "$1" | base64 -w0; }
+
+# A small real recording: H.264 + AAC in MP4 (needs the ffmpeg CLI).
+t_make_mp4() {
+  local out=$1 secs=${2:-1}
+  ffmpeg -hide_banner -loglevel error -f lavfi -i "testsrc=size=160x120:rate=15" \
+    -f lavfi -i "sine=frequency=440" -t "$secs" -c:v libx264 -preset ultrafast \
+    -c:a aac -shortest -y "$out"
+}
