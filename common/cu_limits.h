@@ -36,6 +36,14 @@
 /* Media tags copied into the evidence record, and their size. */
 #define CU_MAX_TAGS 64
 #define CU_MAX_TAG_VALUE 1024
+/* Streams listed in "streams" (a file may declare up to 1000): body-worn and
+ * in-car recorders write one video and a few audio or data tracks. The
+ * total is always in "nb_streams". */
+#define CU_MAX_PROBE_STREAMS 32
+/* Bytes of tag keys and values copied into one result, over the container
+ * and all streams: keeps a probe result a small part of an evidence record
+ * (CU_MAX_RECORD_BYTES) whatever the file declares. */
+#define CU_MAX_PROBE_TAG_BYTES (256 * 1024)
 /* Probing a file gives up after this long: a hang becomes a failure. */
 #define CU_PROBE_TIMEOUT_SEC 60
 

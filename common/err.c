@@ -36,8 +36,17 @@ int cu_error_wrap(int code, const char *fmt, ...) {
   va_start(ap, fmt);
   int n = vsnprintf(errbuf, sizeof errbuf, fmt, ap);
   va_end(ap);
-  if (n >= 0 && (size_t)n < sizeof errbuf)
-    snprintf(errbuf + n, sizeof errbuf - (size_t)n, ": %s", old);
+  size_t at = n < 0 ? 0 : (size_t)n < sizeof errbuf ? (size_t)n : sizeof errbuf - 1;
+  size_t room = sizeof errbuf - 1 - at, oldlen = strnlen(old, sizeof old - 1);
+  if (room >= 2) {
+    memcpy(errbuf + at, ": ", 2);
+    at += 2;
+    room -= 2;
+    size_t k = oldlen < room ? oldlen : room;
+    memcpy(errbuf + at, old, k);
+    at += k;
+  }
+  errbuf[at] = '\0';
   return code;
 }
 

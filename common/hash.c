@@ -21,7 +21,6 @@ struct cu_sha256 {
   uint64_t count;
 };
 
-/* Saved form: magic, version, then the struct bytes and the count. */
 #define SAVE_MAGIC 0x43534831u /* "CSH1" */
 
 cu_sha256 *cu_sha256_new(void) {
@@ -43,13 +42,21 @@ void cu_sha256_copy(cu_sha256 *dst, const cu_sha256 *src) { *dst = *src; }
 
 uint64_t cu_sha256_count(const cu_sha256 *h) { return h->count; }
 
+/* Saved form: magic, struct size, the struct, the byte count, and the
+ * first 8 bytes of a SHA-256 over all that, so a damaged state (which
+ * would give a wrong digest, and so a wrongly named object) is refused. */
+#define SAVE_BODY (8 + sizeof(SHA256_CTX) + 8)
+#define SAVE_LEN (SAVE_BODY + 8)
+
 int cu_sha256_save(const cu_sha256 *h, cu_buf *out) {
-  unsigned char raw[8 + sizeof(SHA256_CTX) + 8];
+  unsigned char raw[SAVE_LEN], check[32];
   uint32_t magic = SAVE_MAGIC, size = sizeof(SHA256_CTX);
   memcpy(raw, &magic, 4);
   memcpy(raw + 4, &size, 4);
   memcpy(raw + 8, &h->ctx, sizeof h->ctx);
   memcpy(raw + 8 + sizeof h->ctx, &h->count, 8);
+  SHA256(raw, SAVE_BODY, check);
+  memcpy(raw + SAVE_BODY, check, 8);
   return cu_b64_encode(raw, sizeof raw, out);
 }
 
@@ -58,7 +65,10 @@ int cu_sha256_load(cu_sha256 *h, const char *saved) {
   int rc = cu_b64_decode(saved, strlen(saved), &raw);
   if (rc) goto done;
   uint32_t magic, size;
-  if (raw.len != 8 + sizeof(SHA256_CTX) + 8) goto bad;
+  unsigned char check[32];
+  if (raw.len != SAVE_LEN) goto bad;
+  SHA256((unsigned char *)raw.data, SAVE_BODY, check);
+  if (memcmp(check, raw.data + SAVE_BODY, 8)) goto bad;
   memcpy(&magic, raw.data, 4);
   memcpy(&size, raw.data + 4, 4);
   if (magic != SAVE_MAGIC || size != sizeof(SHA256_CTX)) goto bad;

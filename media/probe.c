@@ -347,10 +347,10 @@ static void describe(json_t *res, const AVFormatContext *ic) {
                                            "com.android.model", NULL};
   static const char *const location_tags[] = {
       "location", "com.apple.quicktime.location.ISO6709", "location-eng", NULL};
-  size_t budget = MEDIA_PROBE_MAX_TAG_BYTES;
+  size_t budget = CU_MAX_PROBE_TAG_BYTES;
   json_t *streams = json_array();
-  unsigned listed = ic->nb_streams < MEDIA_PROBE_MAX_STREAMS ? ic->nb_streams
-                                                             : MEDIA_PROBE_MAX_STREAMS;
+  unsigned listed = ic->nb_streams < CU_MAX_PROBE_STREAMS ? ic->nb_streams
+                                                             : CU_MAX_PROBE_STREAMS;
 
   if (!streams) oom();
   jset(res, "status", json_string("ok"));

@@ -9,14 +9,6 @@
 
 #include <jansson.h>
 
-/* Streams listed in "streams" (a file may declare up to 1000): body-worn and
- * in-car recorders write one video and a few audio or data tracks. The
- * total is always in "nb_streams". */
-#define MEDIA_PROBE_MAX_STREAMS 32
-/* Bytes of tag keys and values copied into one result, over the container
- * and all streams: keeps a probe result a small part of an evidence record
- * (CU_MAX_RECORD_BYTES) whatever the file declares. */
-#define MEDIA_PROBE_MAX_TAG_BYTES (256 * 1024)
 
 /* Probes the regular file at path with libavformat, giving up after
  * timeout_sec seconds (<= 0: CU_PROBE_TIMEOUT_SEC).
@@ -34,7 +26,7 @@
  *   "probe_score"     libavformat's confidence in the container, 1..100
  *   "duration_s", "start_time_s" (reals, seconds), "bit_rate" (bits/s)
  *   "nb_streams"      streams in the file; "streams" lists the first
- *                     MEDIA_PROBE_MAX_STREAMS of them, each:
+ *                     CU_MAX_PROBE_STREAMS of them, each:
  *     "index", "type" ("video", "audio", "subtitle", "data", "attachment",
  *     "unknown"), "codec" ("h264"; "none" when unidentified), "profile",
  *     "bit_rate", "duration_s", "language", "tags", "tags_omitted",
@@ -50,7 +42,7 @@
  *                     com.android.manufacturer/model
  *   "location"        ISO 6709 ("+37.3318-122.0312/") from location,
  *                     com.apple.quicktime.location.ISO6709 or location-eng
- * Tags: at most CU_MAX_TAGS per dictionary and MEDIA_PROBE_MAX_TAG_BYTES in
+ * Tags: at most CU_MAX_TAGS per dictionary and CU_MAX_PROBE_TAG_BYTES in
  * all; values cut to CU_MAX_TAG_VALUE bytes on a character boundary; keys
  * longer than that, repeated keys and keys or values that are not UTF-8 are
  * left out (and counted in "tags_omitted"). The original file keeps them.
