@@ -103,15 +103,14 @@ static int options(req *r) {
   char max[24];
   snprintf(max, sizeof max, "%lld", (long long)r->a->max_upload);
   static const char ext[] = "creation,creation-with-upload,termination,checksum,expiration";
-  const char *h[] = {"Tus-Resumable", "1.0.0", "Tus-Version", "1.0.0", "Tus-Extension", ext,
+  const char *h[] = {"Tus-Version", "1.0.0", "Tus-Extension", ext,
                      "Tus-Checksum-Algorithm", "sha1,sha256", "Tus-Max-Size", max, NULL};
   return respond(r, 204, NULL, "", 0, h);
 }
 
-static int start_patch(req *r, upload_state *s, const char *id, int64_t offset) {
-  int rc = tus_patch_begin(r->a->tu, &r->who.tp, id, offset, req_header(r, "Upload-Checksum"),
-                           content_length(r), &s->patch);
-  return rc;
+static int start_patch(req *r, upload_state *s, const char *id, int64_t offset, int64_t length) {
+  return tus_patch_begin(r->a->tu, &r->who.tp, id, offset, length, req_header(r, "Upload-Checksum"),
+                         content_length(r), &s->patch);
 }
 
 static int create_begin(req *r) {
@@ -126,11 +125,15 @@ static int create_begin(req *r) {
   if (body && !is_octets(r))
     return respond_status(r, 415, "unsupported_media_type",
                           "an upload body must be Content-Type: " OCTETS, NULL);
+  /* A body that cannot fit is refused before anything is created. (A
+   * chunked one that turns out too long is caught in create_end.) */
+  if (body && (content_length(r) > length || length == 0))
+    return respond_status(r, 413, "too_large", "the request body is longer than Upload-Length", NULL);
   const char *meta = req_header(r, "Upload-Metadata");
   int rc = tus_create(r->a->tu, &r->who.tp, length, meta, &s->info);
   if (rc) return respond_error(r, rc, NULL);
   s->created = true;
-  if (body && length > 0 && (rc = start_patch(r, s, s->info.id, 0))) {
+  if (body && (rc = start_patch(r, s, s->info.id, 0, -1))) {
     upload_headers u;
     return respond_error(r, rc, headers_for(r, &s->info, &u, true, false));
   }
@@ -154,8 +157,18 @@ static int create_end(req *r) {
     tus_info_release(&s->info);
     s->info = info;
   }
-  if (rc) respond_error(r, rc, headers_for(r, &s->info, &u, true, false));
-  else respond(r, 201, NULL, "", 0, headers_for(r, &s->info, &u, true, false));
+  if (rc == CU_ETOOBIG) {
+    /* The chunked body ran past Upload-Length: nothing is created. */
+    char msg[512];
+    snprintf(msg, sizeof msg, "%s", cu_errmsg());
+    tus_terminate(r->a->tu, &r->who.tp, s->info.id);
+    cu_error(rc, "%s", msg);
+    respond_error(r, rc, NULL);
+  } else if (rc) {
+    respond_error(r, rc, headers_for(r, &s->info, &u, true, false));
+  } else {
+    respond(r, 201, NULL, "", 0, headers_for(r, &s->info, &u, true, false));
+  }
   free_state(r);
   return rc;
 }
@@ -189,11 +202,13 @@ static int patch_begin(req *r) {
   if (!is_octets(r))
     return respond_status(r, 415, "unsupported_media_type",
                           "PATCH bodies must be Content-Type: " OCTETS, NULL);
-  const char *off = req_header(r, "Upload-Offset");
-  int64_t offset;
+  const char *off = req_header(r, "Upload-Offset"), *len = req_header(r, "Upload-Length");
+  int64_t offset, length = -1;
   if (!off || cu_parse_i64(off, &offset, 0))
     return respond_status(r, 400, "invalid", "Upload-Offset must be a non-negative integer", NULL);
-  int rc = start_patch(r, s, r->param[0], offset);
+  if (len && cu_parse_i64(len, &length, 0))
+    return respond_status(r, 400, "invalid", "Upload-Length must be a non-negative integer", NULL);
+  int rc = start_patch(r, s, r->param[0], offset, length);
   if (rc) {
     free_state(r);
     return respond_error(r, rc, NULL);

@@ -5,8 +5,8 @@
 
 /* tus Upload-Metadata: the bound; real recorders send < 1 KiB. */
 #define CU_MAX_METADATA_BYTES (64 * 1024)
-/* A decoded metadata value (a filename, an id) is never longer than this. */
-#define CU_MAX_META_VALUE 4096
+/* One decoded metadata value: the header's own bound covers it. */
+#define CU_MAX_META_VALUE CU_MAX_METADATA_BYTES
 /* Filenames are labels, never paths; 1 KiB covers every real camera name. */
 #define CU_MAX_FILENAME 1024
 /* device, officer and case ids: index key parts, so short and plain. */

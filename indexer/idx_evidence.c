@@ -10,6 +10,7 @@
 #include "b64.h"
 #include "cu_limits.h"
 #include "err.h"
+#include "hash.h"
 #include "id.h"
 #include "idx_int.h"
 #include "timeu.h"
@@ -206,6 +207,23 @@ static void make_plan(const idx_query *q, plan_t *p) {
   }
 }
 
+/* A cursor is: the listing's column family (1 byte), a digest of its
+ * filters (8 bytes), then the last key examined. A cursor only resumes the
+ * listing that made it. */
+#define CURSOR_TAG 9
+
+static void cursor_tag(const idx_query *q, const plan_t *p, unsigned char tag[CURSOR_TAG]) {
+  char *s = cu_xasprintf("%s\x1f%s\x1f%s\x1f%s\x1f%lld\x1f%lld\x1f%d", q->device ? q->device : "",
+                         q->officer ? q->officer : "", q->case_id ? q->case_id : "",
+                         q->sha256 ? q->sha256 : "", (long long)q->from_us, (long long)q->to_us,
+                         q->desc);
+  unsigned char d[32];
+  cu_sha256_raw(s, strlen(s), d);
+  free(s);
+  tag[0] = (unsigned char)p->cf;
+  memcpy(tag + 1, d, CURSOR_TAG - 1);
+}
+
 static int key_cmp(const void *a, size_t an, const void *b, size_t bn) {
   int c = memcmp(a, b, an < bn ? an : bn);
   if (c) return c;
@@ -237,15 +255,21 @@ static int matches(idx *ix, const idx_query *q, const plan_t *p, const json_t *r
 int idx_evidence_list(idx *ix, const idx_query *q, json_t **items, char **next) {
   plan_t p;
   make_plan(q, &p);
-  cu_buf cur = CU_BUF_INIT(sizeof p.lo.b);
+  cu_buf cur = CU_BUF_INIT(sizeof p.lo.b + CURSOR_TAG);
+  unsigned char tag[CURSOR_TAG];
+  cursor_tag(q, &p, tag);
   int rc = 0;
   if (q->cursor) {
     rc = cu_b64url_decode(q->cursor, strlen(q->cursor), &cur);
-    if (rc || key_cmp(cur.data, cur.len, p.lo.b, p.lo.n) < 0 ||
-        (!p.hi_open && key_cmp(cur.data, cur.len, p.hi.b, p.hi.n) >= 0)) {
+    if (rc || cur.len <= CURSOR_TAG || memcmp(cur.data, tag, CURSOR_TAG) ||
+        key_cmp(cur.data + CURSOR_TAG, cur.len - CURSOR_TAG, p.lo.b, p.lo.n) < 0 ||
+        (!p.hi_open && key_cmp(cur.data + CURSOR_TAG, cur.len - CURSOR_TAG, p.hi.b, p.hi.n) >= 0)) {
       cu_buf_release(&cur);
-      return cu_error(CU_EINVAL, "the cursor does not belong to this listing");
+      return cu_error(CU_EINVAL, "the cursor does not belong to this listing (same filters and order needed)");
     }
+    /* From here on, cur is the key alone. */
+    memmove(cur.data, cur.data + CURSOR_TAG, cur.len - CURSOR_TAG);
+    cur.len -= CURSOR_TAG;
   }
   rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
   rocksdb_readoptions_set_iterate_lower_bound(ro, (const char *)p.lo.b, p.lo.n);
@@ -302,8 +326,11 @@ int idx_evidence_list(idx *ix, const idx_query *q, json_t **items, char **next) 
   }
   *next = NULL;
   if (more && last.n) {
-    cu_buf c = CU_BUF_INIT(4 * sizeof last.b);
-    cu_b64url_encode(last.b, last.n, &c);
+    unsigned char raw[CURSOR_TAG + sizeof last.b];
+    memcpy(raw, tag, CURSOR_TAG);
+    memcpy(raw + CURSOR_TAG, last.b, last.n);
+    cu_buf c = CU_BUF_INIT(4 * sizeof raw);
+    cu_b64url_encode(raw, CURSOR_TAG + last.n, &c);
     *next = cu_buf_detach(&c, NULL);
   }
   *items = arr;

@@ -331,7 +331,7 @@ int tus_create(tus *t, const tus_principal *who, int64_t length, const char *met
   if (length == 0) {
     /* Nothing to send: the empty file is complete now. */
     tus_patch *pp = NULL;
-    if ((rc = tus_patch_begin(t, who, id, 0, NULL, 0, &pp))) goto done;
+    if ((rc = tus_patch_begin(t, who, id, 0, 0, NULL, 0, &pp))) goto done;
     rc = tus_patch_end(pp, true, out);
     goto done;
   }
@@ -472,7 +472,8 @@ static void patch_free(tus_patch *p) {
 }
 
 int tus_patch_begin(tus *t, const tus_principal *who, const char *id, int64_t offset,
-                    const char *checksum, int64_t content_length, tus_patch **out) {
+                    int64_t length, const char *checksum, int64_t content_length,
+                    tus_patch **out) {
   json_t *rec = NULL;
   int rc = load(t, who, id, &rec);
   if (rc) return rc;
@@ -489,6 +490,11 @@ int tus_patch_begin(tus *t, const tus_principal *who, const char *id, int64_t of
   p->content_length = content_length;
   int64_t cur = cu_json_int(rec, "offset", 0);
   char *path = NULL;
+  if (length >= 0 && length != p->length) {
+    rc = cu_error(CU_EINVAL, "Upload-Length %lld differs from the upload's length %lld; it cannot change",
+                  (long long)length, (long long)p->length);
+    goto fail;
+  }
   switch (state_of(rec)) {
   case TUS_GONE:
   case TUS_QUARANTINED: rc = gone_error(id, rec); goto fail;
@@ -554,7 +560,6 @@ int tus_patch_write(tus_patch *p, const void *data, size_t n) {
   int rc = spool_write(p->sp, data, n);
   if (rc) return patch_fail(p, rc);
   p->received += (int64_t)n;
-  atomic_fetch_add(&p->t->bytes, n);
   return 0;
 }
 
@@ -593,6 +598,7 @@ int tus_patch_end(tus_patch *p, bool body_complete, tus_info *out) {
   uint64_t off;
   cu_buf hs = CU_BUF_INIT(4096);
   rc = spool_sync(p->sp, &off, &hs);
+  if (!rc) atomic_fetch_add(&t->bytes, (uint64_t)p->received);
   if (!rc) {
     if ((int64_t)off == p->length) {
       rc = complete(p, out);

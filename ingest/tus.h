@@ -76,9 +76,12 @@ int tus_status_json(tus *t, const tus_principal *who, const char *id, json_t **o
 typedef struct tus_patch tus_patch;
 /* Starts writing a request body at offset (which must be the current
  * offset). checksum is the Upload-Checksum header or NULL; content_length
- * is -1 for a chunked body. Takes the upload's lock until tus_patch_end. */
+ * is -1 for a chunked body; length is the request's Upload-Length, or -1
+ * when it has none (it must equal the upload's). Takes the upload's lock
+ * until tus_patch_end. */
 int tus_patch_begin(tus *t, const tus_principal *who, const char *id, int64_t offset,
-                    const char *checksum, int64_t content_length, tus_patch **out);
+                    int64_t length, const char *checksum, int64_t content_length,
+                    tus_patch **out);
 int tus_patch_write(tus_patch *p, const void *data, size_t n);
 /* Ends the request. body_complete is false when the connection broke: the
  * received prefix is kept (unless a checksum was sent, then it is dropped).

@@ -201,6 +201,15 @@ static void test_indexer_list__foreign_cursor_refused(void **state) {
   q.device = "cam3";
   q.cursor = next;
   assert_int_equal(idx_evidence_list(f->ix, &q, &items, &next), CU_EINVAL);
+  q.device = NULL; /* the unfiltered listing has no key range to catch it */
+  assert_int_equal(idx_evidence_list(f->ix, &q, &items, &next), CU_EINVAL);
+  q.officer = "cam1"; /* same key shape, other listing */
+  assert_int_equal(idx_evidence_list(f->ix, &q, &items, &next), CU_EINVAL);
+  q.officer = NULL;
+  q.device = "cam1";
+  q.desc = true;
+  assert_int_equal(idx_evidence_list(f->ix, &q, &items, &next), CU_EINVAL);
+  q.desc = false;
   q.cursor = "!!not-base64!!";
   assert_int_equal(idx_evidence_list(f->ix, &q, &items, &next), CU_EINVAL);
   free(next);
