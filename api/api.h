@@ -8,6 +8,7 @@ typedef struct {
   const char *home;        /* data directory (created on first start) */
   const char *listen;      /* "HOST:PORT"; port 0 picks a free port */
   const char *port_file;   /* if set, the bound port is written here once listening */
+  const char *public_url;  /* the URL clients reach us at, if not the Host they send */
   int http_threads;        /* libmicrohttpd thread pool size */
   int workers;             /* job worker threads; 0 = number of cores */
   int64_t max_upload;      /* largest Upload-Length accepted */

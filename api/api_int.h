@@ -74,6 +74,7 @@ struct api {
   job_queue *jq;
   char *home;
   int64_t max_upload;
+  const char *public_url; /* NULL, or scheme://host[:port][/prefix] without a trailing / */
 };
 
 /* Request headers and query arguments (NULL when absent). */

@@ -52,6 +52,28 @@ static bool is_octets(req *r) {
          (ct[sizeof OCTETS - 1] == '\0' || ct[sizeof OCTETS - 1] == ';' || ct[sizeof OCTETS - 1] == ' ');
 }
 
+/* A Host header we will echo: host or IP literal, optional port. */
+static bool plain_host(const char *h) {
+  size_t n = strlen(h);
+  if (!n || n > 255) return false;
+  for (size_t i = 0; i < n; i++) {
+    char c = h[i];
+    if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+          c == '.' || c == '-' || c == ':' || c == '[' || c == ']'))
+      return false;
+  }
+  return true;
+}
+
+/* The upload's URL: under --public-url when the server sits behind a proxy
+ * (TLS, another host), else from the request's Host, else relative. */
+static void location(req *r, const char *id, char *out, size_t n) {
+  const char *host = req_header(r, "Host");
+  if (r->a->public_url) snprintf(out, n, "%s/v1/uploads/%s", r->a->public_url, id);
+  else if (host && plain_host(host)) snprintf(out, n, "http://%s/v1/uploads/%s", host, id);
+  else snprintf(out, n, "/v1/uploads/%s", id);
+}
+
 /* Response headers describing an upload; strings live in buf. */
 typedef struct {
   char offset[24], length[24], expires[CU_HTTPDATE_LEN], location[512];
@@ -87,11 +109,7 @@ static const char *const *headers_for(req *r, const tus_info *in, upload_headers
     u->h[n++] = in->sha256;
   }
   if (with_location) {
-    const char *host = req_header(r, "Host");
-    if (host && strlen(host) < 256 && !strpbrk(host, "\r\n/ "))
-      snprintf(u->location, sizeof u->location, "http://%s/v1/uploads/%s", host, in->id);
-    else
-      snprintf(u->location, sizeof u->location, "/v1/uploads/%s", in->id);
+    location(r, in->id, u->location, sizeof u->location);
     u->h[n++] = "Location";
     u->h[n++] = u->location;
   }

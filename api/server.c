@@ -453,6 +453,7 @@ int api_run(const api_config *cfg) {
   }
   a.home = home;
   a.max_upload = cfg->max_upload;
+  a.public_url = cfg->public_url;
   if ((rc = make_layout(home))) goto done;
   p = cu_path_join(home, "index");
   rc = idx_open(&a.ix, p);
@@ -487,6 +488,7 @@ int api_run(const api_config *cfg) {
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
   if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
   d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &a,
+                       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, to catch all */
                        MHD_OPTION_SOCK_ADDR, ai->ai_addr,
                        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(cfg->http_threads > 0 ? cfg->http_threads : 8),
                        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(256 * 1024),
@@ -494,7 +496,6 @@ int api_run(const api_config *cfg) {
                        MHD_OPTION_CONNECTION_LIMIT, (unsigned)1024,
                        MHD_OPTION_LISTENING_ADDRESS_REUSE, (unsigned)1,
                        MHD_OPTION_NOTIFY_COMPLETED, on_completed, &a,
-                       MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
                        MHD_OPTION_END);
   if (!d) {
     rc = cu_error(CU_EIO, "cannot listen on %s (is the port in use?)", cfg->listen);

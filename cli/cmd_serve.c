@@ -20,6 +20,7 @@ static const char help[] =
     "  --listen HOST:PORT    address to serve on (env CUSTOS_LISTEN; default 127.0.0.1:8080;\n"
     "                        port 0 picks a free port)\n"
     "  --port-file FILE      write the port actually bound to FILE\n"
+    "  --public-url URL      the URL clients use (behind a TLS proxy), for upload Locations\n"
     "  --http-threads N      HTTP thread pool size (default 8)\n"
     "  --workers N           job worker threads (default: number of cores)\n"
     "  --max-upload BYTES    largest upload accepted (default 256 GiB)\n"
@@ -38,10 +39,11 @@ int cmd_serve(int argc, char **argv) {
   const char *e;
   if ((e = getenv("CUSTOS_HOME")) && *e) cfg.home = e;
   if ((e = getenv("CUSTOS_LISTEN")) && *e) cfg.listen = e;
-  enum { O_HOME = 1, O_LISTEN, O_PORTFILE, O_HTTP, O_WORKERS, O_MAX, O_TTL, O_RESERVE, O_SWEEP, O_LOG };
+  enum { O_HOME = 1, O_LISTEN, O_PORTFILE, O_PUBLIC, O_HTTP, O_WORKERS, O_MAX, O_TTL, O_RESERVE, O_SWEEP, O_LOG };
   static const struct option opts[] = {
       {"home", required_argument, 0, O_HOME},          {"listen", required_argument, 0, O_LISTEN},
       {"port-file", required_argument, 0, O_PORTFILE}, {"http-threads", required_argument, 0, O_HTTP},
+      {"public-url", required_argument, 0, O_PUBLIC},
       {"workers", required_argument, 0, O_WORKERS},    {"max-upload", required_argument, 0, O_MAX},
       {"upload-ttl", required_argument, 0, O_TTL},     {"reserve", required_argument, 0, O_RESERVE},
       {"sweep-interval", required_argument, 0, O_SWEEP}, {"log-level", required_argument, 0, O_LOG},
@@ -53,6 +55,14 @@ int cmd_serve(int argc, char **argv) {
     case O_HOME: cfg.home = optarg; break;
     case O_LISTEN: cfg.listen = optarg; break;
     case O_PORTFILE: cfg.port_file = optarg; break;
+    case O_PUBLIC: {
+      size_t n = strlen(optarg);
+      while (n && optarg[n - 1] == '/') optarg[--n] = '\0';
+      if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8))
+        return cli_usage_error("serve", "--public-url must start with http:// or https://");
+      cfg.public_url = optarg;
+      break;
+    }
     case O_HTTP: if (num(optarg, &v)) return EXIT_USAGE; cfg.http_threads = (int)v; break;
     case O_WORKERS: if (num(optarg, &v)) return EXIT_USAGE; cfg.workers = (int)v; break;
     case O_MAX: if (num(optarg, &cfg.max_upload)) return EXIT_USAGE; break;
