@@ -40,7 +40,7 @@ int metrics_render(api *a, cu_buf *o) {
   family(o, "custos_uploads_failed_total", "counter",
          "tus uploads refused at completion (hash mismatch) or by a full disk.");
   cu_buf_printf(o, "custos_uploads_failed_total %llu\n", (unsigned long long)tc.failed);
-  family(o, "custos_upload_bytes_received_total", "counter", "Upload body bytes made durable (chunks refused with 460 or 413 are not counted).");
+  family(o, "custos_upload_bytes_received_total", "counter", "Upload body bytes received, including chunks later refused (460, 413, 507).");
   cu_buf_printf(o, "custos_upload_bytes_received_total %llu\n", (unsigned long long)tc.bytes_received);
   family(o, "custos_evidence", "gauge", "Evidence records in the index.");
   cu_buf_printf(o, "custos_evidence %llu\n", (unsigned long long)idx_evidence_count(a->ix));

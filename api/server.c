@@ -111,8 +111,21 @@ int respond_status(req *r, int status, const char *error, const char *detail,
 
 int respond_error(req *r, int code, const char *const *headers) {
   int status = http_status_for(code);
-  if (status >= 500) cu_err("%s %s: %s", r->method, r->url, cu_errmsg());
-  return respond_status(r, status, cu_errname(code), cu_errmsg(), headers);
+  if (status < 500) return respond_status(r, status, cu_errname(code), cu_errmsg(), headers);
+  /* The log gets every detail; the client gets them without the server's
+   * paths (the data directory shows as <home>). */
+  cu_err("%s %s: %s", r->method, r->url, cu_errmsg());
+  cu_buf d = CU_BUF_INIT(4096);
+  const char *m = cu_errmsg(), *home = r->a->home;
+  size_t hn = home ? strlen(home) : 0;
+  for (const char *hit; hn && (hit = strstr(m, home)); m = hit + hn) {
+    cu_buf_add(&d, m, (size_t)(hit - m));
+    cu_buf_adds(&d, "<home>");
+  }
+  cu_buf_adds(&d, m);
+  int rc = respond_status(r, status, cu_errname(code), d.data, headers);
+  cu_buf_release(&d);
+  return rc;
 }
 
 int respond_fd(req *r, int status, int fd, uint64_t offset, uint64_t len,

@@ -361,10 +361,10 @@ int tus_head(tus *t, const tus_principal *who, const char *id, tus_info *out) {
   return rc;
 }
 
+/* The new state is recorded before the bytes go: a crash in between leaves
+ * a spool file of an upload that is no longer open, which the next start
+ * sweeps, never an open upload whose bytes are missing. */
 static int make_gone(tus *t, const char *id, json_t *rec, const char *reason) {
-  char *path = spool_path(t, id);
-  unlink(path);
-  free(path);
   int64_t due = cu_json_int(rec, "expires_at_us", 0);
   set_state(rec, TUS_GONE);
   cu_json_set_str(rec, "reason", reason);
@@ -375,6 +375,11 @@ static int make_gone(tus *t, const char *id, json_t *rec, const char *reason) {
   if (due) idx_batch_del_upload_due(b, id, due);
   int rc = idx_batch_commit(t->ix, b);
   idx_batch_free(b);
+  if (!rc) {
+    char *path = spool_path(t, id);
+    unlink(path);
+    free(path);
+  }
   return rc;
 }
 
@@ -558,8 +563,14 @@ int tus_patch_write(tus_patch *p, const void *data, size_t n) {
                                   (long long)p->length));
   if (p->ck) cu_digest_update(p->ck, data, n);
   int rc = spool_write(p->sp, data, n);
-  if (rc) return patch_fail(p, rc);
+  if (rc) {
+    patch_fail(p, rc);
+    /* Give the space back now, not when the client stops sending. */
+    if (spool_rollback(p->sp)) cu_err("upload %s: cannot roll back its spool: %s", p->id, cu_errmsg());
+    return cu_error(p->err, "%s", p->errmsg);
+  }
   p->received += (int64_t)n;
+  atomic_fetch_add(&p->t->bytes, n);
   return 0;
 }
 
@@ -598,7 +609,6 @@ int tus_patch_end(tus_patch *p, bool body_complete, tus_info *out) {
   uint64_t off;
   cu_buf hs = CU_BUF_INIT(4096);
   rc = spool_sync(p->sp, &off, &hs);
-  if (!rc) atomic_fetch_add(&t->bytes, (uint64_t)p->received);
   if (!rc) {
     if ((int64_t)off == p->length) {
       rc = complete(p, out);
@@ -625,16 +635,20 @@ int tus_patch_end(tus_patch *p, bool body_complete, tus_info *out) {
 
 /* ---- completion -------------------------------------------------------- */
 
+/* Link into quarantine/, record the state, then drop the spool name: at
+ * every moment the bytes have a name that the recorded state explains. */
 static int quarantine(tus_patch *p, const char *sha, const char *claimed, tus_info *out) {
   tus *t = p->t;
   char *from = spool_path(t, p->id), *to = cu_xasprintf("%s/%s.part", t->quarantine_dir, p->id);
   int rc = 0;
-  if (rename(from, to) < 0) rc = cu_error_errno(CU_EIO, errno, "cannot quarantine upload %s", p->id);
+  unlink(to); /* left by a crash in an earlier attempt */
+  if (link(from, to) < 0) rc = cu_error_errno(CU_EIO, errno, "cannot quarantine upload %s", p->id);
   if (!rc) rc = cu_fsync_dir(t->quarantine_dir);
-  if (!rc) rc = cu_fsync_dir(t->spool_dir);
-  free(from);
-  free(to);
-  if (rc) return rc;
+  if (rc) {
+    free(from);
+    free(to);
+    return rc;
+  }
   int64_t due = cu_json_int(p->rec, "expires_at_us", 0);
   char *why = cu_xasprintf("the file's SHA-256 is %s but the client declared %s; the bytes are kept "
                            "in quarantine and were not accepted as evidence",
@@ -651,6 +665,9 @@ static int quarantine(tus_patch *p, const char *sha, const char *claimed, tus_in
   if (due) idx_batch_del_upload_due(b, p->id, due);
   rc = idx_batch_commit(t->ix, b);
   idx_batch_free(b);
+  if (!rc) unlink(from);
+  free(from);
+  free(to);
   fill_info(p->id, p->rec, out);
   atomic_fetch_add(&t->failed, 1);
   cu_warn("upload %s quarantined: %s", p->id, why);
@@ -770,6 +787,17 @@ typedef struct {
 
 static int recover_one(const char *id, json_t *rec, void *ud) {
   walk_ctx *c = ud;
+  if (state_of(rec) == TUS_ACTIVE) {
+    /* Bytes past the durable offset were never acknowledged: give their
+     * space back now rather than at the upload's next PATCH. */
+    char *path = spool_path(c->t, id);
+    struct stat sb;
+    int64_t off = cu_json_int(rec, "offset", 0);
+    if (stat(path, &sb) == 0 && sb.st_size > off && truncate(path, off) < 0)
+      cu_warn("upload %s: cannot trim its spool file: %s", id, strerror(errno));
+    free(path);
+    return 0;
+  }
   if (state_of(rec) != TUS_COMMITTING) return 0;
   json_t *copy = json_deep_copy(rec);
   int rc = finish_commit(c->t, id, copy, NULL);
@@ -779,9 +807,13 @@ static int recover_one(const char *id, json_t *rec, void *ud) {
   return 0;
 }
 
-static bool is_open_upload(tus *t, const char *id) {
+/* 1 if the upload is open (its spool file must stay), 0 if not, < 0 if the
+ * index cannot say: then the file stays too. */
+static int is_open_upload(tus *t, const char *id) {
   json_t *rec = NULL;
-  if (idx_upload_get(t->ix, id, &rec)) return false;
+  int rc = idx_upload_get(t->ix, id, &rec);
+  if (rc == CU_ENOTFOUND) return 0;
+  if (rc) return rc;
   enum tus_state s = state_of(rec);
   json_decref(rec);
   return s == TUS_ACTIVE || s == TUS_COMMITTING;
@@ -806,7 +838,7 @@ int tus_recover(tus *t) {
       id[CU_ID_LEN] = '\0';
       ours = cu_id_valid(id);
     }
-    if (ours && is_open_upload(t, id)) continue;
+    if (ours && is_open_upload(t, id) != 0) continue;
     if (unlinkat(dirfd(d), e->d_name, 0) == 0) swept++;
   }
   closedir(d);

@@ -1,0 +1,162 @@
+#!/usr/bin/env bash
+# t2004: on a small disk, an upload that would eat into --reserve or past the
+# free space gets 507 with a JSON body, the spool keeps nothing past the
+# durable offset of the refused upload, the server stays up, and small
+# uploads still succeed; also when the disk really fills (--reserve 0).
+#
+# The whole home is a 48 MiB tmpfs (spool and objects must share one file
+# system), so this needs root and a working `mount -t tmpfs`; else it is
+# skipped (exit 77).
+. "$(dirname "$0")/lib.sh"
+
+MIB=$((1024 * 1024))
+RESERVE=$((8 * MIB))
+MNT="$T/disk"
+if [ "$(id -u)" != 0 ]; then
+  echo "SKIP: t2004 needs root to mount a tmpfs as a small disk" >&2
+  exit 77
+fi
+mkdir -p "$MNT"
+if ! mount -t tmpfs -o size=48m,mode=0755 custos-t2004 "$MNT" 2>"$T/mount.err"; then
+  echo "SKIP: cannot mount a tmpfs here: $(cat "$T/mount.err")" >&2
+  exit 77
+fi
+t2004_cleanup() {
+  local rc=$?
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=""
+  umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
+  set +e # errexit would end this trap at the next line
+  (exit "$rc")
+  t_cleanup
+}
+trap t2004_cleanup EXIT
+HOME_DIR="$MNT/var"
+
+t_start_server --reserve "$RESERVE"
+REC=$(t_token recorder --device cam-5)
+[ -n "$REC" ] || fail "could not create a recorder token"
+TUS=(-H "Tus-Resumable: 1.0.0" -H "Authorization: Bearer $REC")
+OCT=(-H "Content-Type: application/offset+octet-stream")
+S="$HOME_DIR/spool"
+free_bytes() { df -B1 --output=avail "$MNT" | tail -n 1 | tr -d ' '; }
+metric() {
+  curl -sS -H "Authorization: Bearer $ADMIN" "$URL/metrics" | awk -v n="$1" '$1 == n { print $2 }'
+}
+# POST: prints "STATUS ID"; the body goes to $T/b.post.
+create() {
+  local st loc
+  st=$(curl -sS -o "$T/b.post" -D "$T/h.post" -w '%{http_code}' -X POST "${TUS[@]}" -H "Upload-Length: $1" \
+    -H "Upload-Metadata: filename $(b64 "${2:-f.bin}"),device_id $(b64 cam-5)" "$URL/v1/uploads")
+  loc=$(t_header Location "$T/h.post")
+  echo "$st ${loc##*/}"
+}
+# PATCH of file $2 at offset $3 to upload $1, more curl args after; prints
+# the status ("000" if the connection broke); headers in $T/h.$1, body in $T/b.$1.
+patch() {
+  local id=$1 file=$2 off=$3
+  shift 3
+  curl -sS -o "$T/b.$id" -D "$T/h.$id" -w '%{http_code}' -X PATCH "${TUS[@]}" "${OCT[@]}" -H "Expect:" \
+    -H "Upload-Offset: $off" "$@" "$URL/v1/uploads/$id" -T "$file" 2>>"$T/curl.err" || true
+}
+head_offset() {
+  curl -sS -o /dev/null -D "$T/h.head" -I "${TUS[@]}" "$URL/v1/uploads/$1" >/dev/null
+  t_header Upload-Offset "$T/h.head"
+}
+spool_size() { stat -c %s "$S/$1.part"; }
+# The index takes its share of the disk (a new write-ahead log) on the first
+# write after a start: make that happen before measuring the free space.
+warm_up() { [ -n "$(t_token recorder --device cam-warm)" ] || fail "token after restart"; }
+assert_507_json() { # $1 status, $2 body file, $3 what
+  assert_eq 507 "$1" "$3"
+  assert_eq insufficient_storage "$(jq -r .error "$2")" "$3: JSON error"
+  assert_match '.' "$(jq -r .detail "$2")" "$3: JSON detail"
+}
+# A small upload still works: the server is up and can commit.
+small_upload_works() {
+  local r id
+  head -c 100000 /dev/urandom >"$T/small.bin"
+  r=$(create 100000 small.bin)
+  assert_eq 201 "${r%% *}" "$1: POST of a small upload"
+  id=${r#* }
+  assert_eq 204 "$(patch "$id" "$T/small.bin" 0)" "$1: PATCH of a small upload"
+  assert_eq "$(sha256sum "$T/small.bin" | cut -d' ' -f1)" "$(t_header Custos-SHA256 "$T/h.$id")" "$1: small upload hash"
+  assert_eq 200 "$(curl -sS -o /dev/null -w '%{http_code}' "$URL/healthz")" "$1: /healthz"
+}
+
+# ---- (a) an upload larger than the free space is refused at creation ----
+free=$(free_bytes)
+echo "free space with an empty archive: $free bytes (reserve $RESERVE)"
+r=$(create $((free + MIB)) huge.bin)
+assert_507_json "${r%% *}" "$T/b.post" "POST larger than the free space"
+assert_match '^application/json' "$(t_header Content-Type "$T/h.post")" "Content-Type of the 507"
+r=$(create $((free - RESERVE / 2)) reserve.bin)
+assert_507_json "${r%% *}" "$T/b.post" "POST that would eat into the reserve"
+assert_eq "" "$(ls -A "$S")" "spool after refused creations"
+
+# ---- (b) two uploads that fit one at a time but not together -------------
+room=$((free - RESERVE))
+L=$((room * 6 / 10))
+head -c "$L" /dev/urandom >"$T/a.bin"
+head -c "$L" /dev/urandom >"$T/b.bin"
+head -c "$MIB" "$T/b.bin" >"$T/b.1"
+tail -c +$((MIB + 1)) "$T/b.bin" >"$T/b.2"
+r=$(create "$L" a.bin)
+assert_eq 201 "${r%% *}" "POST of upload A ($L bytes)"
+A=${r#* }
+r=$(create "$L" b.bin)
+assert_eq 201 "${r%% *}" "POST of upload B ($L bytes)"
+B=${r#* }
+assert_eq 204 "$(patch "$B" "$T/b.1" 0)" "first MiB of B"
+assert_eq 204 "$(patch "$A" "$T/a.bin" 0)" "all of A"
+assert_eq "$(sha256sum "$T/a.bin" | cut -d' ' -f1)" "$(t_header Custos-SHA256 "$T/h.$A")" "hash of A"
+
+st=$(patch "$B" "$T/b.2" "$MIB")
+assert_507_json "$st" "$T/b.$B" "PATCH of the rest of B with Content-Length"
+assert_eq "$MIB" "$(head_offset "$B")" "B's offset after the 507"
+assert_eq "$MIB" "$(spool_size "$B")" "B's spool file after the 507"
+
+# Chunked: the size is not known in advance, so the disk fills while the
+# body arrives; what B wrote past its durable offset must go.
+failed0=$(metric custos_uploads_failed_total)
+st=$(patch "$B" - "$MIB" -H "Transfer-Encoding: chunked" <"$T/b.2")
+if [ "$st" != 000 ]; then assert_507_json "$st" "$T/b.$B" "chunked PATCH of the rest of B"; fi
+assert_eq "$MIB" "$(head_offset "$B")" "B's offset after the chunked PATCH"
+[ "$(spool_size "$B")" -le "$MIB" ] || fail "B's spool file kept $(spool_size "$B") bytes, past its durable offset $MIB"
+[ "$(metric custos_uploads_failed_total)" -gt "$failed0" ] || fail "custos_uploads_failed_total did not count the full disk"
+[ "$(free_bytes)" -gt $((RESERVE + 2 * MIB)) ] || fail "free space $(free_bytes) was not given back after the 507"
+small_upload_works "after B was refused"
+
+# Terminating B gives its first MiB back.
+st=$(curl -sS -o /dev/null -w '%{http_code}' -X DELETE "${TUS[@]}" "$URL/v1/uploads/$B")
+assert_eq 204 "$st" "DELETE of B"
+assert_eq "" "$(ls -A "$S")" "spool after B was terminated"
+
+# ---- (c) the disk really fills up (no reserve) ---------------------------
+t_stop_server
+t_start_server --reserve 0
+warm_up
+free=$(free_bytes)
+L=$((free - 4096))
+head -c "$L" /dev/urandom >"$T/e.bin"
+head -c "$MIB" "$T/e.bin" >"$T/e.1"
+tail -c +$((MIB + 1)) "$T/e.bin" >"$T/e.2"
+r=$(create "$L" e.bin); E=${r#* }
+assert_eq 201 "${r%% *}" "POST of upload E (all the free space)"
+assert_eq 204 "$(patch "$E" "$T/e.1" 0)" "first MiB of E"
+head -c $((2 * MIB)) /dev/urandom >"$T/filler.bin"
+r=$(create $((2 * MIB)) filler.bin); F=${r#* }
+assert_eq 204 "$(patch "$F" "$T/filler.bin" 0)" "a 2 MiB upload that leaves E no room"
+st=$(patch "$E" - "$MIB" -H "Transfer-Encoding: chunked" <"$T/e.2")
+if [ "$st" != 000 ]; then assert_507_json "$st" "$T/b.$E" "chunked PATCH that fills the disk"; fi
+assert_eq "$MIB" "$(head_offset "$E")" "E's offset after the disk filled"
+[ "$(spool_size "$E")" -le "$MIB" ] || fail "E's spool file kept $(spool_size "$E") bytes past its durable offset"
+small_upload_works "after the disk filled"
+t_stop_server
+# No sanitizer report from any of the servers this test ran (ASan builds).
+if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$SERVER_LOG"; then
+  fail "sanitizer report in the server log: $(grep -m 3 -E 'AddressSanitizer|LeakSanitizer|runtime error:' "$SERVER_LOG")"
+fi

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# t2009: a PATCH refused half-way because the disk reached --reserve drops the
+# bytes it wrote when it is refused, not when its client finally stops
+# sending: the space comes back while the refused body is still arriving.
+#
+# The whole home is a 28 MiB tmpfs (spool and objects must share one file
+# system), so this needs root and a working `mount -t tmpfs`; else it is
+# skipped (exit 77).
+. "$(dirname "$0")/lib.sh"
+
+MIB=$((1024 * 1024))
+RESERVE=$((8 * MIB))
+MNT="$T/disk"
+if [ "$(id -u)" != 0 ]; then
+  echo "SKIP: t2009 needs root to mount a tmpfs as a small disk" >&2
+  exit 77
+fi
+mkdir -p "$MNT"
+if ! mount -t tmpfs -o size=28m,mode=0755 custos-t2009 "$MNT" 2>"$T/mount.err"; then
+  echo "SKIP: cannot mount a tmpfs here: $(cat "$T/mount.err")" >&2
+  exit 77
+fi
+t2009_cleanup() {
+  local rc=$?
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -KILL "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  SERVER_PID=""
+  umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
+  set +e # errexit would end this trap at the next line
+  (exit "$rc")
+  t_cleanup
+}
+trap t2009_cleanup EXIT
+HOME_DIR="$MNT/var"
+
+t_start_server --reserve "$RESERVE"
+REC=$(t_token recorder --device cam-5)
+[ -n "$REC" ] || fail "could not create a recorder token"
+TUS=(-H "Tus-Resumable: 1.0.0" -H "Authorization: Bearer $REC")
+OCT=(-H "Content-Type: application/offset+octet-stream")
+S="$HOME_DIR/spool"
+free_bytes() { df -B1 --output=avail "$MNT" | tail -n 1 | tr -d ' '; }
+# POST: prints "STATUS ID"; the body goes to $T/b.post.
+create() {
+  local st loc
+  st=$(curl -sS -o "$T/b.post" -D "$T/h.post" -w '%{http_code}' -X POST "${TUS[@]}" -H "Upload-Length: $1" \
+    -H "Upload-Metadata: filename $(b64 "${2:-f.bin}"),device_id $(b64 cam-5)" "$URL/v1/uploads")
+  loc=$(t_header Location "$T/h.post")
+  echo "$st ${loc##*/}"
+}
+# PATCH of file $2 at offset $3 to upload $1, more curl args after; prints
+# the status ("000" if the connection broke); headers in $T/h.$1, body in $T/b.$1.
+patch() {
+  local id=$1 file=$2 off=$3
+  shift 3
+  curl -sS -o "$T/b.$id" -D "$T/h.$id" -w '%{http_code}' -X PATCH "${TUS[@]}" "${OCT[@]}" -H "Expect:" \
+    -H "Upload-Offset: $off" "$@" "$URL/v1/uploads/$id" -T "$file" 2>>"$T/curl.err" || true
+}
+head_offset() {
+  curl -sS -o /dev/null -D "$T/h.head" -I "${TUS[@]}" "$URL/v1/uploads/$1" >/dev/null
+  t_header Upload-Offset "$T/h.head"
+}
+spool_size() { stat -c %s "$S/$1.part"; }
+assert_507_json() { # $1 status, $2 body file, $3 what
+  assert_eq 507 "$1" "$3"
+  assert_eq insufficient_storage "$(jq -r .error "$2")" "$3: JSON error"
+  assert_match '.' "$(jq -r .detail "$2")" "$3: JSON detail"
+}
+# A small upload still works: the server is up and can commit.
+small_upload_works() {
+  local r id
+  head -c 100000 /dev/urandom >"$T/small.bin"
+  r=$(create 100000 small.bin)
+  assert_eq 201 "${r%% *}" "$1: POST of a small upload"
+  id=${r#* }
+  assert_eq 204 "$(patch "$id" "$T/small.bin" 0)" "$1: PATCH of a small upload"
+  assert_eq "$(sha256sum "$T/small.bin" | cut -d' ' -f1)" "$(t_header Custos-SHA256 "$T/h.$id")" "$1: small upload hash"
+  assert_eq 200 "$(curl -sS -o /dev/null -w '%{http_code}' "$URL/healthz")" "$1: /healthz"
+}
+
+# D (0.9 of the room) is sent slowly; C (0.6), sent fast while D is in
+# flight, takes the room D still needs. D's writes are then refused, and the
+# bytes it wrote must be dropped when that happens, not when its client
+# finally stops sending: otherwise they keep the disk full (and every other
+# upload refused) for as long as the refused body takes to arrive.
+free=$(free_bytes)
+room=$((free - RESERVE))
+LD=$((room * 9 / 10))
+LC=$((room * 6 / 10))
+head -c "$LD" /dev/urandom >"$T/d.bin"
+head -c "$LC" /dev/urandom >"$T/c.bin"
+r=$(create "$LD" d.bin); D=${r#* }
+assert_eq 201 "${r%% *}" "POST of upload D"
+r=$(create "$LC" c.bin); C=${r#* }
+assert_eq 201 "${r%% *}" "POST of upload C"
+patch "$D" "$T/d.bin" 0 --limit-rate 1536K >"$T/st.d" &
+pd=$!
+for _ in $(seq 1 200); do
+  [ "$(spool_size "$D")" -ge $((room * 3 / 10)) ] && break
+  sleep 0.05
+done
+[ "$(spool_size "$D")" -ge $((room * 3 / 10)) ] ||
+  fail "D did not get going: spool $(spool_size "$D"), room $room, free $(free_bytes), curl: $(cat "$T/st.d" "$T/curl.err" "$T/b.$D" 2>/dev/null)"
+assert_eq 204 "$(patch "$C" "$T/c.bin" 0)" "PATCH of C while D is in flight"
+assert_eq "$(sha256sum "$T/c.bin" | cut -d' ' -f1)" "$(t_header Custos-SHA256 "$T/h.$C")" "hash of C"
+# Wait for D to reach the reserve, then give the server 1.5 s to drop its bytes.
+for _ in $(seq 1 100); do
+  [ "$(free_bytes)" -lt $((RESERVE + MIB)) ] && break
+  sleep 0.05
+done
+hit=$(date +%s%N)
+dropped=no inflight=no
+for _ in $(seq 1 30); do
+  if [ ! -e "$S/$D.part" ] || [ "$(spool_size "$D")" = 0 ]; then dropped=yes; break; fi
+  sleep 0.05
+done
+kill -0 "$pd" 2>/dev/null && inflight=yes
+held=$(spool_size "$D" 2>/dev/null || echo 0)
+wait "$pd" || true
+std=$(cat "$T/st.d")
+echo "D ($LD bytes at 1.5 MiB/s) -> $std; 1.5 s after the disk reached the reserve $held bytes of it" \
+  "were spooled (body still arriving: $inflight); D ended $((($(date +%s%N) - hit) / 1000000)) ms after that"
+[ "$std" = 000 ] || assert_507_json "$std" "$T/b.$D" "PATCH of D"
+assert_eq 0 "$(head_offset "$D")" "D's offset after the refusal"
+assert_eq 0 "$(spool_size "$D")" "D's spool file after the refusal"
+small_upload_works "after D was refused"
+if [ "$dropped" = no ]; then
+  [ "$inflight" = yes ] || fail "inconclusive: D's body ended less than 1.5 s after the disk reached the reserve"
+  fail "D's refused bytes ($held) were still on disk 1.5 s after its writes were refused, while its body was still arriving"
+fi
+t_stop_server
+# No sanitizer report from any of the servers this test ran (ASan builds).
+if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$SERVER_LOG"; then
+  fail "sanitizer report in the server log: $(grep -m 3 -E 'AddressSanitizer|LeakSanitizer|runtime error:' "$SERVER_LOG")"
+fi
