@@ -26,7 +26,7 @@
 /* Spool write buffer: large enough for O_DIRECT throughput, small enough
  * that 32 concurrent uploads stay well under 256 MiB. */
 #define CU_SPOOL_BUF_BYTES (1024 * 1024)
-#define CU_SPOOL_BUFS 3
+#define CU_SPOOL_BUFS 4
 /* Within one long PATCH, make the offset durable at least this often, so a
  * kill -9 loses at most this much of a transfer. */
 #define CU_CHECKPOINT_BYTES (64LL * 1024 * 1024)

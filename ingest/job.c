@@ -12,6 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -143,6 +145,10 @@ static void wait_for_work(job_queue *q, int64_t next_due) {
 
 static void *worker_main(void *arg) {
   job_queue *q = arg;
+  /* Jobs are background work: uploads and reads come first. (On Linux,
+   * nice values are per thread.) */
+  if (setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), 10) < 0)
+    cu_debug("job worker: cannot lower its priority");
   pthread_mutex_lock(&q->mu);
   while (!q->stop) {
     claim_ctx c = {.q = q, .now = cu_now_us()};

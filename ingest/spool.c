@@ -1,16 +1,20 @@
-/* DESIGN: a spool has up to CU_SPOOL_BUFS buffers of CU_SPOOL_BUF_BYTES.
- * The caller's thread (an HTTP thread) only copies bytes into one, and seals
- * and queues it when full; the writer thread hashes each queued buffer and
- * writes it, in order. Hashing is most of the CPU an upload costs (the
- * profile of a 1 GiB PATCH: 56% SHA-256), so it runs beside the receiving
- * thread instead of in front of it. Every buffer
- * starts at a 4 KiB-aligned file offset, so full buffers go to disk with
- * O_DIRECT: on this class of VM, fsyncing page-cache writes runs at about a
- * tenth of direct I/O (docs/BENCHMARKS.md). Only the unaligned tail of the
- * last buffer in a request is written through the page cache. When a
- * request starts at an unaligned offset, the few bytes between the aligned
- * start and that offset are read back into the buffer so it can be written
- * whole; they are not hashed again.
+/* DESIGN: a spool has CU_SPOOL_BUFS buffers of CU_SPOOL_BUF_BYTES, passed
+ * along a three-stage pipeline in the order they were filled:
+ *
+ *   caller (an HTTP thread)  copies bytes into a buffer; seals it when full
+ *   hasher thread            SHA-256 over the buffer; keeps the hash state
+ *                            at its last byte
+ *   writer thread            writes it (O_DIRECT), fsyncs at checkpoints
+ *
+ * Hashing is most of the CPU an upload costs and an O_DIRECT write is
+ * mostly waiting for the device, so with separate threads the two overlap
+ * instead of adding up (docs/BENCHMARKS.md). Every buffer starts at a 4 KiB-
+ * aligned file offset, so full buffers go to disk with O_DIRECT: on this
+ * class of VM, fsyncing page-cache writes runs at about a quarter of direct
+ * I/O. Only the unaligned tail of the last buffer in a request is written
+ * through the page cache. When a request starts at an unaligned offset, the
+ * few bytes between the aligned start and that offset are read back into
+ * the buffer so it can be written whole; they are not hashed again.
  *
  * Checkpoints: after a buffer is written, if checkpoint_every bytes have
  * passed since the last durable point, the writer fsyncs and hands the
@@ -38,13 +42,14 @@
 #define ALIGN 4096u
 #define BUFSZ ((size_t)CU_SPOOL_BUF_BYTES)
 
-enum { B_FREE, B_FILLING, B_QUEUED, B_WRITING };
+enum { B_FREE, B_FILLING, B_SEALED };
 
 typedef struct {
   unsigned char *data; /* ALIGN-aligned, BUFSZ bytes, allocated on first use */
   uint64_t start;      /* file offset of data[0]; ALIGN-aligned */
   size_t len;
   size_t hashed;       /* data[0, hashed) is in the hash already (or was read back) */
+  cu_sha256 *hash_at_end; /* set by the hasher: the state after data[len-1] */
   int state;
 } sbuf;
 
@@ -52,19 +57,24 @@ struct spool {
   char *path;
   int fd, fd_direct; /* fd_direct is -1 where O_DIRECT is not supported */
   spool_opts opts;
-  /* hash covers every byte hashed so far; the writer thread owns it while
-   * buffers are queued, the caller only once the writer is idle. */
+  /* hash covers every byte hashed so far; the hasher thread owns it while
+   * buffers are sealed, the caller only once the pipeline is idle. */
   cu_sha256 *hash, *durable_hash;
   uint64_t accepted, durable_off;
   sbuf bufs[CU_SPOOL_BUFS];
   int cur; /* the FILLING buffer, or -1 */
   uint64_t next_start;
 
-  pthread_t thread;
-  bool thread_started, stop;
+  pthread_t hasher, writer;
+  bool threads_started, stop;
   pthread_mutex_t mu;
-  pthread_cond_t cv_work, cv_done;
-  int queue[CU_SPOOL_BUFS], qhead, qlen, writing;
+  pthread_cond_t cv_hash, cv_write, cv_done;
+  /* Sealed buffers in fill order: ring[n % CU_SPOOL_BUFS] for n in
+   * [hashed_n, sealed_n) waits for the hasher, [written_n, hashed_n) for the
+   * writer. The counters only grow. */
+  int ring[CU_SPOOL_BUFS];
+  uint64_t sealed_n, hashed_n, written_n;
+  int64_t space_budget; /* bytes that may be written before asking statvfs again */
   int err; /* first error from the writer, reported once by the caller */
   char errmsg[512];
 };
@@ -83,16 +93,25 @@ static int take_err(spool *sp) {
   return rc;
 }
 
+/* statvfs() costs a system call; ask again only once the bytes written
+ * since the last answer could have used up an eighth of the room left
+ * above the reserve (other uploads write to the same disk). */
 static int check_space(spool *sp, size_t n) {
   if (sp->opts.reserve_bytes <= 0) return 0;
+  if ((int64_t)n <= sp->space_budget) {
+    sp->space_budget -= (int64_t)n;
+    return 0;
+  }
   int64_t free_bytes;
   int rc = cu_fs_free_bytes(sp->path, &free_bytes);
   if (rc) return rc;
-  if (free_bytes - (int64_t)n < sp->opts.reserve_bytes)
+  int64_t room = free_bytes - sp->opts.reserve_bytes;
+  if (room < (int64_t)n)
     return cu_error(CU_ENOSPC,
                     "the archive disk is full (%lld bytes free, %lld kept in reserve for the "
                     "index)",
                     (long long)free_bytes, (long long)sp->opts.reserve_bytes);
+  sp->space_budget = (room - (int64_t)n) / 8;
   return 0;
 }
 
@@ -124,13 +143,13 @@ static int checkpoint(spool *sp, const sbuf *b) {
   int rc = datasync(sp);
   if (rc) return rc;
   cu_buf state = CU_BUF_INIT(4096);
-  rc = cu_sha256_save(sp->hash, &state);
+  rc = cu_sha256_save(b->hash_at_end, &state);
   if (!rc) rc = sp->opts.checkpoint(sp->opts.ud, end, state.data);
   cu_buf_release(&state);
   if (rc) return rc;
   pthread_mutex_lock(&sp->mu);
   sp->durable_off = end;
-  cu_sha256_copy(sp->durable_hash, sp->hash);
+  cu_sha256_copy(sp->durable_hash, b->hash_at_end);
   pthread_mutex_unlock(&sp->mu);
   return 0;
 }
@@ -140,23 +159,36 @@ static void hash_rest(spool *sp, sbuf *b) {
   b->hashed = b->len;
 }
 
+static void *hasher_main(void *arg) {
+  spool *sp = arg;
+  pthread_mutex_lock(&sp->mu);
+  for (;;) {
+    while (sp->hashed_n == sp->sealed_n && !sp->stop) pthread_cond_wait(&sp->cv_hash, &sp->mu);
+    if (sp->hashed_n == sp->sealed_n) break;
+    sbuf *b = &sp->bufs[sp->ring[sp->hashed_n % CU_SPOOL_BUFS]];
+    pthread_mutex_unlock(&sp->mu);
+    hash_rest(sp, b);
+    cu_sha256_copy(b->hash_at_end, sp->hash);
+    pthread_mutex_lock(&sp->mu);
+    sp->hashed_n++;
+    pthread_cond_signal(&sp->cv_write);
+  }
+  pthread_mutex_unlock(&sp->mu);
+  return NULL;
+}
+
 static void *writer_main(void *arg) {
   spool *sp = arg;
   pthread_mutex_lock(&sp->mu);
   for (;;) {
-    while (!sp->qlen && !sp->stop) pthread_cond_wait(&sp->cv_work, &sp->mu);
-    if (!sp->qlen) break;
-    int i = sp->queue[sp->qhead];
-    sp->qhead = (sp->qhead + 1) % CU_SPOOL_BUFS;
-    sp->qlen--;
-    sp->writing++;
-    sbuf *b = &sp->bufs[i];
-    b->state = B_WRITING;
+    while (sp->written_n == sp->hashed_n && !(sp->stop && sp->hashed_n == sp->sealed_n))
+      pthread_cond_wait(&sp->cv_write, &sp->mu);
+    if (sp->written_n == sp->hashed_n) break;
+    sbuf *b = &sp->bufs[sp->ring[sp->written_n % CU_SPOOL_BUFS]];
     bool failed = sp->err != 0;
     pthread_mutex_unlock(&sp->mu);
     int rc = 0;
     if (!failed) {
-      hash_rest(sp, b);
       rc = write_buf(sp, b);
       if (!rc) rc = checkpoint(sp, b);
     }
@@ -164,17 +196,17 @@ static void *writer_main(void *arg) {
     if (rc) set_err(sp, rc);
     b->state = B_FREE;
     b->len = 0;
-    sp->writing--;
+    sp->written_n++;
     pthread_cond_broadcast(&sp->cv_done);
   }
   pthread_mutex_unlock(&sp->mu);
   return NULL;
 }
 
-/* Waits until the writer has nothing queued or in hand. */
+/* Waits until every sealed buffer is hashed and written. */
 static void wait_idle(spool *sp) {
   pthread_mutex_lock(&sp->mu);
-  while (sp->qlen || sp->writing) pthread_cond_wait(&sp->cv_done, &sp->mu);
+  while (sp->written_n != sp->sealed_n) pthread_cond_wait(&sp->cv_done, &sp->mu);
   pthread_mutex_unlock(&sp->mu);
 }
 
@@ -201,6 +233,7 @@ static int claim(spool *sp, uint64_t start) {
       abort();
     }
     b->data = p;
+    b->hash_at_end = cu_sha256_new();
   }
   b->start = start;
   b->len = 0;
@@ -214,17 +247,23 @@ static int seal(spool *sp) {
   sp->next_start = b->start + b->len;
   sp->cur = -1;
   pthread_mutex_lock(&sp->mu);
-  if (!sp->thread_started) {
-    if (pthread_create(&sp->thread, NULL, writer_main, sp)) {
+  if (!sp->threads_started) {
+    if (pthread_create(&sp->hasher, NULL, hasher_main, sp)) {
       pthread_mutex_unlock(&sp->mu);
+      return cu_error(CU_EIO, "cannot start the spool hasher thread");
+    }
+    if (pthread_create(&sp->writer, NULL, writer_main, sp)) {
+      sp->stop = true;
+      pthread_cond_signal(&sp->cv_hash);
+      pthread_mutex_unlock(&sp->mu);
+      pthread_join(sp->hasher, NULL);
       return cu_error(CU_EIO, "cannot start the spool writer thread");
     }
-    sp->thread_started = true;
+    sp->threads_started = true;
   }
-  b->state = B_QUEUED;
-  sp->queue[(sp->qhead + sp->qlen) % CU_SPOOL_BUFS] = (int)(b - sp->bufs);
-  sp->qlen++;
-  pthread_cond_signal(&sp->cv_work);
+  b->state = B_SEALED;
+  sp->ring[sp->sealed_n++ % CU_SPOOL_BUFS] = (int)(b - sp->bufs);
+  pthread_cond_signal(&sp->cv_hash);
   pthread_mutex_unlock(&sp->mu);
   return 0;
 }
@@ -276,7 +315,8 @@ int spool_open(spool **out, const char *path, uint64_t offset, const char *hash_
   sp->cur = -1;
   if (opts) sp->opts = *opts;
   pthread_mutex_init(&sp->mu, NULL);
-  pthread_cond_init(&sp->cv_work, NULL);
+  pthread_cond_init(&sp->cv_hash, NULL);
+  pthread_cond_init(&sp->cv_write, NULL);
   pthread_cond_init(&sp->cv_done, NULL);
   sp->hash = cu_sha256_new();
   sp->durable_hash = cu_sha256_new();
@@ -320,22 +360,26 @@ fail:
 
 void spool_close(spool *sp) {
   if (!sp) return;
-  if (sp->thread_started) {
+  if (sp->threads_started) {
     pthread_mutex_lock(&sp->mu);
     sp->stop = true;
-    pthread_cond_signal(&sp->cv_work);
+    pthread_cond_signal(&sp->cv_hash);
+    pthread_cond_signal(&sp->cv_write);
     pthread_mutex_unlock(&sp->mu);
-    pthread_join(sp->thread, NULL);
+    pthread_join(sp->hasher, NULL);
+    pthread_join(sp->writer, NULL);
   }
   if (sp->fd >= 0) close(sp->fd);
   if (sp->fd_direct >= 0) close(sp->fd_direct);
   for (int i = 0; i < CU_SPOOL_BUFS; i++) {
     free(sp->bufs[i].data);
+    cu_sha256_free(sp->bufs[i].hash_at_end);
   }
   cu_sha256_free(sp->hash);
   cu_sha256_free(sp->durable_hash);
   pthread_mutex_destroy(&sp->mu);
-  pthread_cond_destroy(&sp->cv_work);
+  pthread_cond_destroy(&sp->cv_hash);
+  pthread_cond_destroy(&sp->cv_write);
   pthread_cond_destroy(&sp->cv_done);
   free(sp->path);
   free(sp);
