@@ -1,0 +1,163 @@
+/* Unit tests for ingest/job: the durable job queue on a real index. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "err.h"
+#include "id.h"
+#include "idx.h"
+#include "job.h"
+#include "timeu.h"
+
+typedef struct {
+  atomic_int runs, fails_left;
+  char last_evidence[64];
+  pthread_mutex_t mu;
+} counter;
+
+static int run_ok(void *ud, const char *id, const json_t *job) {
+  counter *c = ud;
+  pthread_mutex_lock(&c->mu);
+  snprintf(c->last_evidence, sizeof c->last_evidence, "%s", cu_json_str(job, "evidence"));
+  pthread_mutex_unlock(&c->mu);
+  atomic_fetch_add(&c->runs, 1);
+  if (atomic_fetch_sub(&c->fails_left, 1) > 0) return cu_error(CU_EIO, "transient trouble");
+  return 0;
+}
+
+static char *tmpdir(void) {
+  const char *base = getenv("CUSTOS_TEST_TMP");
+  char *t = cu_xasprintf("%s/job.XXXXXX", base && *base ? base : "/tmp");
+  assert_non_null(mkdtemp(t));
+  return t;
+}
+
+static void add_job(idx *ix, job_queue *q, const char *kind, const char *ev, char id[CU_ID_LEN + 1]) {
+  idx_batch *b = idx_batch_new(ix);
+  job_batch_add(q, b, kind, ev, id);
+  assert_int_equal(idx_batch_commit(ix, b), 0);
+  idx_batch_free(b);
+  job_queue_kick(q);
+}
+
+static json_t *wait_state(idx *ix, const char *id, const char *state) {
+  for (int i = 0; i < 500; i++) {
+    json_t *j = NULL;
+    assert_int_equal(idx_job_get(ix, id, &j), 0);
+    if (!strcmp(cu_json_str(j, "state"), state)) return j;
+    json_decref(j);
+    usleep(10000);
+  }
+  fail_msg("job %s never reached state %s", id, state);
+  return NULL;
+}
+
+static int count_pending(const char *id, json_t *rec, void *ud) {
+  (*(int *)ud)++;
+  return 0;
+}
+
+static void test_job__runs_retries_and_fails(void **state) {
+  char *dir = tmpdir();
+  idx *ix = NULL;
+  assert_int_equal(idx_open(&ix, dir), 0);
+  counter c = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  job_handler h[] = {{"probe", run_ok, &c}};
+  job_opts o = {.workers = 2, .max_attempts = 3, .backoff_us = 20000};
+  job_queue *q = NULL;
+  assert_int_equal(job_queue_open(&q, ix, h, 1, &o), 0);
+  assert_int_equal(job_queue_start(q), 0);
+
+  /* Succeeds at once. */
+  char id[CU_ID_LEN + 1];
+  add_job(ix, q, "probe", "ev-1", id);
+  json_t *j = wait_state(ix, id, "done");
+  assert_int_equal(cu_json_int(j, "attempts", 0), 1);
+  json_decref(j);
+  assert_string_equal(c.last_evidence, "ev-1");
+
+  /* Fails twice, then succeeds: retried after a delay. */
+  atomic_store(&c.fails_left, 2);
+  atomic_store(&c.runs, 0);
+  int64_t t0 = cu_mono_us();
+  add_job(ix, q, "probe", "ev-2", id);
+  j = wait_state(ix, id, "done");
+  assert_int_equal(cu_json_int(j, "attempts", 0), 3);
+  assert_int_equal(atomic_load(&c.runs), 3);
+  assert_true(cu_mono_us() - t0 >= 20000 + 40000); /* backoff 20 ms, then 40 ms */
+  json_decref(j);
+
+  /* Always fails: after the last attempt it is failed, with the error kept,
+   * and no longer pending. */
+  atomic_store(&c.fails_left, 100);
+  add_job(ix, q, "probe", "ev-3", id);
+  j = wait_state(ix, id, "failed");
+  assert_int_equal(cu_json_int(j, "attempts", 0), 3);
+  assert_string_equal(cu_json_str(j, "error"), "transient trouble");
+  json_decref(j);
+
+  /* A kind nobody handles fails at once. */
+  add_job(ix, q, "nonsense", "ev-4", id);
+  j = wait_state(ix, id, "failed");
+  assert_non_null(strstr(cu_json_str(j, "error"), "no handler"));
+  json_decref(j);
+
+  int pending = 0;
+  assert_int_equal(idx_job_each_pending(ix, count_pending, &pending), 0);
+  assert_int_equal(pending, 0);
+  job_counts jc;
+  job_queue_counts(q, &jc);
+  assert_int_equal(jc.done, 2);
+  assert_int_equal(jc.failed, 2);
+  job_queue_free(q);
+  idx_close(ix);
+  char *cmd = cu_xasprintf("rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+  free(cmd);
+  free(dir);
+}
+
+static void test_job__pending_jobs_survive_a_restart(void **state) {
+  char *dir = tmpdir();
+  idx *ix = NULL;
+  assert_int_equal(idx_open(&ix, dir), 0);
+  counter c = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  job_handler h[] = {{"probe", run_ok, &c}};
+  job_opts o = {.workers = 1};
+  job_queue *q = NULL;
+  /* Queued while no worker runs (as if the process died before they ran). */
+  assert_int_equal(job_queue_open(&q, ix, h, 1, &o), 0);
+  char ids[5][CU_ID_LEN + 1];
+  for (int i = 0; i < 5; i++) add_job(ix, q, "probe", "ev", ids[i]);
+  job_queue_free(q);
+  idx_close(ix);
+  assert_int_equal(atomic_load(&c.runs), 0);
+
+  assert_int_equal(idx_open(&ix, dir), 0);
+  assert_int_equal(job_queue_open(&q, ix, h, 1, &o), 0);
+  assert_int_equal(job_queue_start(q), 0);
+  for (int i = 0; i < 5; i++) json_decref(wait_state(ix, ids[i], "done"));
+  assert_int_equal(atomic_load(&c.runs), 5);
+  job_queue_free(q);
+  idx_close(ix);
+  char *cmd = cu_xasprintf("rm -rf '%s'", dir);
+  assert_int_equal(system(cmd), 0);
+  free(cmd);
+  free(dir);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_job__runs_retries_and_fails),
+      cmocka_unit_test(test_job__pending_jobs_survive_a_restart),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
