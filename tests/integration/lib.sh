@@ -8,6 +8,10 @@
 #   t_token ROLE [--device D|--user U]  print a new token's secret
 #   t_curl ARGS...                   curl with status code on the last line
 #   assert_eq WANT GOT MESSAGE, assert_match REGEX TEXT MESSAGE, fail MESSAGE
+#   call CURL-ARGS...                one request: sets ST and BODY, headers in $T/h
+#   hdr NAME, auth TOKEN, metric NAME  a header of the last call, an
+#                                    Authorization header, a /metrics value
+#   t_bg PID                         a background process killed when the test ends
 #
 # The environment provides CUSTOS (the binary) and, optionally,
 # CUSTOS_TEST_TMP (where temporary directories go).
@@ -18,9 +22,15 @@ T=$(mktemp -d "${CUSTOS_TEST_TMP:-/tmp}/custos-it.XXXXXX")
 HOME_DIR="$T/var"
 SERVER_PID=""
 SERVER_LOG="$T/server.log"
+BG=""
 
 t_cleanup() {
   local rc=$?
+  set +e
+  for p in $BG; do
+    kill -KILL "$p" 2>/dev/null
+    wait "$p" 2>/dev/null
+  done
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
     kill -KILL "$SERVER_PID" 2>/dev/null || true
     wait "$SERVER_PID" 2>/dev/null || true
@@ -106,4 +116,16 @@ t_make_mp4() {
   ffmpeg -hide_banner -loglevel error -f lavfi -i "testsrc=size=160x120:rate=15" \
     -f lavfi -i "sine=frequency=440" -t "$secs" -c:v libx264 -preset ultrafast \
     -c:a aac -shortest -y "$out"
+}
+
+# Background processes (clients, proxies) that must not outlive the test.
+t_bg() { BG="$BG $*"; }
+
+TUS=(-H 'Tus-Resumable: 1.0.0')
+OCT=(-H 'Content-Type: application/offset+octet-stream')
+call() { local o; o=$(t_curl -D "$T/h" "$@") || true; ST=$(t_status "$o"); BODY=$(t_body "$o"); }
+hdr() { t_header "$1" "$T/h" || true; }
+auth() { printf 'Authorization: Bearer %s' "$1"; }
+metric() {
+  curl -sS -H "$(auth "$ADMIN")" "$URL/metrics" | awk -v n="$1" '$1 == n { print $2 }'
 }

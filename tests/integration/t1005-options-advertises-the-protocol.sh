@@ -6,8 +6,6 @@
 # request is ignored; Tus-Resumable appears once in the response.
 . "$(dirname "$0")/lib.sh"
 
-call() { local o; o=$(t_curl -D "$T/h" "$@") || true; ST=$(t_status "$o"); BODY=$(t_body "$o"); }
-hdr() { t_header "$1" "$T/h" || true; }
 # has LIST ITEM: a comma list (optional spaces) contains ITEM.
 has() { tr -d ' ' <<<"$1" | tr ',' '\n' | grep -qx "$2"; }
 

@@ -8,11 +8,6 @@
 # creation-with-upload body is checked the same way.
 . "$(dirname "$0")/lib.sh"
 
-TUS=(-H 'Tus-Resumable: 1.0.0')
-OCT=(-H 'Content-Type: application/offset+octet-stream')
-call() { local o; o=$(t_curl -D "$T/h" "$@") || true; ST=$(t_status "$o"); BODY=$(t_body "$o"); }
-hdr() { t_header "$1" "$T/h" || true; }
-auth() { printf 'Authorization: Bearer %s' "$1"; }
 patch() { # patch OFFSET FILE CHECKSUM-HEADER-VALUE
   call -X PATCH "${TUS[@]}" "${OCT[@]}" -H "$(auth "$REC")" -H "Upload-Offset: $1" \
     ${3:+-H "Upload-Checksum: $3"} --data-binary "@$2" "$up"

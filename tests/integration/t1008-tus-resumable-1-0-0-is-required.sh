@@ -4,11 +4,6 @@
 # (no upload created, no byte written, nothing terminated).
 . "$(dirname "$0")/lib.sh"
 
-TUS=(-H 'Tus-Resumable: 1.0.0')
-OCT=(-H 'Content-Type: application/offset+octet-stream')
-call() { local o; o=$(t_curl -D "$T/h" "$@") || true; ST=$(t_status "$o"); BODY=$(t_body "$o"); }
-hdr() { t_header "$1" "$T/h" || true; }
-auth() { printf 'Authorization: Bearer %s' "$1"; }
 is_412() {
   assert_eq 412 "$ST" "$1"
   assert_match '(^|[ ,])1\.0\.0($|[ ,])' "$(hdr Tus-Version)" "Tus-Version on 412 ($1)"

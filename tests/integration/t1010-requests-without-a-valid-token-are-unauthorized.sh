@@ -4,11 +4,6 @@
 # WWW-Authenticate and a JSON {"error","detail"}, and nothing is created.
 . "$(dirname "$0")/lib.sh"
 
-TUS=(-H 'Tus-Resumable: 1.0.0')
-OCT=(-H 'Content-Type: application/offset+octet-stream')
-call() { local o; o=$(t_curl -D "$T/h" "$@") || true; ST=$(t_status "$o"); BODY=$(t_body "$o"); }
-hdr() { t_header "$1" "$T/h" || true; }
-auth() { printf 'Authorization: Bearer %s' "$1"; }
 is_401() {
   assert_eq 401 "$ST" "$1"
   assert_match '^Bearer' "$(hdr WWW-Authenticate)" "WWW-Authenticate ($1)"

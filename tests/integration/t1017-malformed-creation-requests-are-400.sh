@@ -6,10 +6,6 @@
 # each 400 with a JSON {"error","detail"} and no spool file.
 . "$(dirname "$0")/lib.sh"
 
-TUS=(-H 'Tus-Resumable: 1.0.0')
-call() { local o; o=$(t_curl -D "$T/h" "$@") || true; ST=$(t_status "$o"); BODY=$(t_body "$o"); }
-hdr() { t_header "$1" "$T/h" || true; }
-auth() { printf 'Authorization: Bearer %s' "$1"; }
 post() { # post TOKEN LENGTH METADATA
   call -X POST "${TUS[@]}" -H "$(auth "$1")" ${2:+-H "Upload-Length: $2"} -H "Upload-Metadata: $3" "$URL/v1/uploads"
 }

@@ -6,12 +6,7 @@
 # complete upload is refused.
 . "$(dirname "$0")/lib.sh"
 
-TUS=(-H 'Tus-Resumable: 1.0.0')
-OCT=(-H 'Content-Type: application/offset+octet-stream')
 CHUNKED=(-H 'Transfer-Encoding: chunked')
-call() { local o; o=$(t_curl -D "$T/h" "$@") || true; ST=$(t_status "$o"); BODY=$(t_body "$o"); }
-hdr() { t_header "$1" "$T/h" || true; }
-auth() { printf 'Authorization: Bearer %s' "$1"; }
 patch() { # patch OFFSET FILE [curl args]
   local off=$1 f=$2
   shift 2

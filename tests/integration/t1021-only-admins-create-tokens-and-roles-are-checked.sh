@@ -6,9 +6,6 @@
 # and the new token works for its role.
 . "$(dirname "$0")/lib.sh"
 
-call() { local o; o=$(t_curl -D "$T/h" "$@") || true; ST=$(t_status "$o"); BODY=$(t_body "$o"); }
-hdr() { t_header "$1" "$T/h" || true; }
-auth() { printf 'Authorization: Bearer %s' "$1"; }
 mk() { call -X POST -H "$(auth "$1")" -H 'Content-Type: application/json' --data-binary "$2" "$URL/v1/tokens"; }
 
 t_start_server

@@ -3,16 +3,6 @@
 # body bytes received, evidence records, and failures (a quarantined upload).
 . "$(dirname "$0")/lib.sh"
 
-TUS=(-H 'Tus-Resumable: 1.0.0')
-OCT=(-H 'Content-Type: application/offset+octet-stream')
-call() { local o; o=$(t_curl -D "$T/h" "$@") || true; ST=$(t_status "$o"); BODY=$(t_body "$o"); }
-hdr() { t_header "$1" "$T/h" || true; }
-auth() { printf 'Authorization: Bearer %s' "$1"; }
-metric() { # metric NAME: its value now
-  local out
-  out=$(curl -sS -H "$(auth "$ADMIN")" "$URL/metrics")
-  awk -v n="$1" '$1 == n { print $2 }' <<<"$out"
-}
 expect() { assert_eq "$2" "$(metric "$1")" "$1 ($3)"; }
 
 t_start_server

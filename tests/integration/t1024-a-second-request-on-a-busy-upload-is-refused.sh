@@ -5,11 +5,6 @@
 # completes normally, and other uploads are not held up meanwhile.
 . "$(dirname "$0")/lib.sh"
 
-TUS=(-H 'Tus-Resumable: 1.0.0')
-OCT=(-H 'Content-Type: application/offset+octet-stream')
-call() { local o; o=$(t_curl -D "$T/h" "$@") || true; ST=$(t_status "$o"); BODY=$(t_body "$o"); }
-hdr() { t_header "$1" "$T/h" || true; }
-auth() { printf 'Authorization: Bearer %s' "$1"; }
 new_upload() {
   call -X POST "${TUS[@]}" -H "$(auth "$REC")" -H "Upload-Length: $1" \
     -H "Upload-Metadata: device_id $(b64 cam-1024)" "$URL/v1/uploads"

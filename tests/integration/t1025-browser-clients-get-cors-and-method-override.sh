@@ -5,11 +5,6 @@
 # read them; X-HTTP-Method-Override: PATCH on a POST is a PATCH.
 . "$(dirname "$0")/lib.sh"
 
-TUS=(-H 'Tus-Resumable: 1.0.0')
-OCT=(-H 'Content-Type: application/offset+octet-stream')
-call() { local o; o=$(t_curl -D "$T/h" "$@") || true; ST=$(t_status "$o"); BODY=$(t_body "$o"); }
-hdr() { t_header "$1" "$T/h" || true; }
-auth() { printf 'Authorization: Bearer %s' "$1"; }
 lists() { # lists HEADER-VALUE ITEM: a comma list contains ITEM (case-insensitive)
   tr -d ' ' <<<"$1" | tr ',' '\n' | grep -qix "$2"
 }

@@ -6,12 +6,7 @@
 # empty piece of evidence).
 . "$(dirname "$0")/lib.sh"
 
-TUS=(-H 'Tus-Resumable: 1.0.0')
-OCT=(-H 'Content-Type: application/offset+octet-stream')
 CHUNKED=(-H 'Transfer-Encoding: chunked')
-call() { local o; o=$(t_curl -D "$T/h" "$@") || true; ST=$(t_status "$o"); BODY=$(t_body "$o"); }
-hdr() { t_header "$1" "$T/h" || true; }
-auth() { printf 'Authorization: Bearer %s' "$1"; }
 nothing_left() { # nothing_left WHAT
   assert_eq "" "$(hdr Custos-Evidence-Id)" "evidence id ($1)"
   assert_eq 0 "$(ls "$HOME_DIR/spool" | wc -l)" "spool files left ($1)"

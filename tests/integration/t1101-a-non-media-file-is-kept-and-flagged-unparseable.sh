@@ -4,11 +4,6 @@
 # it media.status "unparseable" with a reason instead of rejecting it.
 . "$(dirname "$0")/lib.sh"
 
-TUS=(-H 'Tus-Resumable: 1.0.0')
-OCT=(-H 'Content-Type: application/offset+octet-stream')
-call() { local o; o=$(t_curl -D "$T/h" "$@") || true; ST=$(t_status "$o"); BODY=$(t_body "$o"); }
-hdr() { t_header "$1" "$T/h" || true; }
-auth() { printf 'Authorization: Bearer %s' "$1"; }
 # probed EVID: polls the record until media.status is not "pending" (20 s).
 probed() {
   for _ in $(seq 1 200); do

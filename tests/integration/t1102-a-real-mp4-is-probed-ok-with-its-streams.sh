@@ -5,11 +5,6 @@
 . "$(dirname "$0")/lib.sh"
 
 command -v ffmpeg >/dev/null || { echo "ffmpeg not installed: skipped"; exit 77; }
-TUS=(-H 'Tus-Resumable: 1.0.0')
-OCT=(-H 'Content-Type: application/offset+octet-stream')
-call() { local o; o=$(t_curl -D "$T/h" "$@") || true; ST=$(t_status "$o"); BODY=$(t_body "$o"); }
-hdr() { t_header "$1" "$T/h" || true; }
-auth() { printf 'Authorization: Bearer %s' "$1"; }
 probed() {
   for _ in $(seq 1 200); do
     call -H "$(auth "$ADMIN")" "$URL/v1/evidence/$1"

@@ -5,11 +5,6 @@
 # officer, case, sha256); a page never holds more than limit items.
 . "$(dirname "$0")/lib.sh"
 
-TUS=(-H 'Tus-Resumable: 1.0.0')
-OCT=(-H 'Content-Type: application/offset+octet-stream')
-call() { local o; o=$(t_curl -D "$T/h" "$@") || true; ST=$(t_status "$o"); BODY=$(t_body "$o"); }
-hdr() { t_header "$1" "$T/h" || true; }
-auth() { printf 'Authorization: Bearer %s' "$1"; }
 put() { # put FILE DEVICE OFFICER CASE RECORDED_AT
   local md
   md="device_id $(b64 "$2"),recorded_at $(b64 "$5")"

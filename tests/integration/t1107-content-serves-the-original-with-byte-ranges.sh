@@ -6,10 +6,6 @@
 # "bytes */size"; an unknown evidence id is 404.
 . "$(dirname "$0")/lib.sh"
 
-TUS=(-H 'Tus-Resumable: 1.0.0')
-OCT=(-H 'Content-Type: application/offset+octet-stream')
-auth() { printf 'Authorization: Bearer %s' "$1"; }
-hdr() { t_header "$1" "$T/h" || true; }
 get() { # get [curl args]: body to $T/got, headers to $T/h, sets ST
   rm -f "$T/got"
   ST=$(curl -sS -D "$T/h" -o "$T/got" -w '%{http_code}' -H "$(auth "$ADMIN")" "$@" "$CONTENT")

@@ -7,10 +7,6 @@
 # CR LF and quotes cannot add or break a response header.
 . "$(dirname "$0")/lib.sh"
 
-TUS=(-H 'Tus-Resumable: 1.0.0')
-OCT=(-H 'Content-Type: application/offset+octet-stream')
-auth() { printf 'Authorization: Bearer %s' "$1"; }
-hdr() { t_header "$1" "$T/h" || true; }
 get() { rm -f "$T/got"; ST=$(curl -sS -D "$T/h" -o "$T/got" -w '%{http_code}' -H "$(auth "$LEGAL")" "$@" "$CONTENT"); }
 
 t_start_server

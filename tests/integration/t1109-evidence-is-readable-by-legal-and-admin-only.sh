@@ -4,10 +4,6 @@
 # uploaded it, get 403 with no evidence data; no token is 401.
 . "$(dirname "$0")/lib.sh"
 
-TUS=(-H 'Tus-Resumable: 1.0.0')
-OCT=(-H 'Content-Type: application/offset+octet-stream')
-auth() { printf 'Authorization: Bearer %s' "$1"; }
-hdr() { t_header "$1" "$T/h" || true; }
 get() { # get TOKEN PATH [curl args]
   local tok=$1 p=$2
   shift 2

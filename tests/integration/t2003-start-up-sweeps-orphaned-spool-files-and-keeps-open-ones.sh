@@ -14,7 +14,6 @@ t_start_server
 REC=$(t_token recorder --device cam-4)
 [ -n "$REC" ] || fail "could not create a recorder token"
 TUS=(-H "Tus-Resumable: 1.0.0" -H "Authorization: Bearer $REC")
-OCT=(-H "Content-Type: application/offset+octet-stream")
 
 create() {
   local st

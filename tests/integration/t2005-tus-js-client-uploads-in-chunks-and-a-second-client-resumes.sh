@@ -25,9 +25,6 @@ CUSTOS_TOKEN=$(t_token recorder --device cam-6)
 [ -n "$CUSTOS_TOKEN" ] || fail "could not create a recorder token"
 export CUSTOS_TOKEN CUSTOS_DEVICE=cam-6
 EP="$URL/v1/uploads"
-metric() {
-  curl -sS -H "Authorization: Bearer $ADMIN" "$URL/metrics" | awk -v n="$1" '$1 == n { print $2 }'
-}
 tusjs() { (cd "$JS" && node tus-client.cjs "$@"); }
 # Checks that upload result $1 (JSON) became evidence of file $2.
 check_evidence() {

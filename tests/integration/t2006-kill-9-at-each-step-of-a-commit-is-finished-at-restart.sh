@@ -40,7 +40,6 @@ fi
 REC=$(t_token recorder --device cam-7)
 [ -n "$REC" ] || fail "could not create a recorder token"
 TUS=(-H "Tus-Resumable: 1.0.0" -H "Authorization: Bearer $REC")
-OCT=(-H "Content-Type: application/offset+octet-stream")
 
 create() { # file -> upload id
   local st loc

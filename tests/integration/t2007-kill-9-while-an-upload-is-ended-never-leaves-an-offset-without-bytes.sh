@@ -34,7 +34,6 @@ fi
 REC=$(t_token recorder --device cam-8)
 [ -n "$REC" ] || fail "could not create a recorder token"
 TUS=(-H "Tus-Resumable: 1.0.0" -H "Authorization: Bearer $REC")
-OCT=(-H "Content-Type: application/offset+octet-stream")
 
 # POST (metadata extra in $2), then a first PATCH of $FIRST bytes of $1.
 start_upload() {

@@ -19,7 +19,6 @@ t_start_server
 REC=$(t_token recorder --device cam-9)
 [ -n "$REC" ] || fail "could not create a recorder token"
 TUS=(-H "Tus-Resumable: 1.0.0" -H "Authorization: Bearer $REC")
-OCT=(-H "Content-Type: application/offset+octet-stream")
 
 head -c "$SIZE" /dev/urandom >"$T/file.bin"
 WANT=$(sha256sum "$T/file.bin" | cut -d' ' -f1)

@@ -39,7 +39,6 @@ t_start_server --reserve "$RESERVE"
 REC=$(t_token recorder --device cam-5)
 [ -n "$REC" ] || fail "could not create a recorder token"
 TUS=(-H "Tus-Resumable: 1.0.0" -H "Authorization: Bearer $REC")
-OCT=(-H "Content-Type: application/offset+octet-stream")
 S="$HOME_DIR/spool"
 free_bytes() { df -B1 --output=avail "$MNT" | tail -n 1 | tr -d ' '; }
 # POST: prints "STATUS ID"; the body goes to $T/b.post.

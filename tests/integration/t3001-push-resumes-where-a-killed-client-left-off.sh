@@ -5,10 +5,6 @@
 # over (the server receives the file's bytes about once, not twice), and
 # the result has the file's SHA-256.
 . "$(dirname "$0")/lib.sh"
-# Processes started in the background: killed however the test ends, with
-# the test's exit status kept for t_cleanup.
-BG=""
-trap 'rc=$?; set +e; for p in $BG; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; (exit $rc); t_cleanup' EXIT
 
 t_start_server
 TOK=$(t_token recorder --device cam-1)
@@ -18,16 +14,12 @@ SIZE=$((20 * 1024 * 1024))
 head -c "$SIZE" /dev/urandom >"$F"
 want=$(sha256sum "$F" | cut -d' ' -f1)
 
-metric() {
-  curl -sS -H "Authorization: Bearer $ADMIN" "$URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'
-}
-
 # 2 MB/s: ten seconds for the whole file, so it is surely mid-file when
 # the server has 3 MB.
 "$CUSTOS" push --server "$URL" --token "$TOK" --state-dir "$ST" --max-rate 2000000 "$F" \
   >"$T/out1" 2>"$T/err1" &
 PUSH_PID=$!
-BG="$BG $PUSH_PID"
+t_bg "$PUSH_PID"
 for _ in $(seq 1 100); do
   [ "$(metric custos_upload_bytes_received_total)" -ge 3000000 ] && break
   sleep 0.1

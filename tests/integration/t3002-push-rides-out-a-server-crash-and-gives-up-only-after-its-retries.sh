@@ -6,10 +6,6 @@
 # With the server gone for good, --retries 2 gives up after three attempts
 # (pauses of about 0.5 s and 1 s) with exit status 1 and the reason.
 . "$(dirname "$0")/lib.sh"
-# Processes started in the background: killed however the test ends, with
-# the test's exit status kept for t_cleanup.
-BG=""
-trap 'rc=$?; set +e; for p in $BG; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; (exit $rc); t_cleanup' EXIT
 
 t_start_server
 TOK=$(t_token recorder --device cam-1)
@@ -20,14 +16,10 @@ head -c "$SIZE" /dev/urandom >"$F"
 want=$(sha256sum "$F" | cut -d' ' -f1)
 FIRST_PORT=$PORT
 
-metric() {
-  curl -sS -H "Authorization: Bearer $ADMIN" "$URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'
-}
-
 "$CUSTOS" push --server "$URL" --token "$TOK" --state-dir "$ST" --max-rate 3000000 "$F" \
   >"$T/out" 2>"$T/err" &
 PUSH_PID=$!
-BG="$BG $PUSH_PID"
+t_bg "$PUSH_PID"
 for _ in $(seq 1 100); do
   [ "$(metric custos_upload_bytes_received_total)" -ge 3000000 ] && break
   sleep 0.1

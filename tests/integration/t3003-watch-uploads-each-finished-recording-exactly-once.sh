@@ -5,10 +5,6 @@
 # nothing whose name starts with '.'; each exactly once, also across a
 # restart of the watcher, which stops with exit 0 on SIGTERM.
 . "$(dirname "$0")/lib.sh"
-# Processes started in the background: killed however the test ends, with
-# the test's exit status kept for t_cleanup.
-BG=""
-trap 'rc=$?; set +e; for p in $BG; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; (exit $rc); t_cleanup' EXIT
 
 t_start_server
 TOK=$(t_token recorder --device dock-1)
@@ -16,9 +12,6 @@ ST="$T/state"
 DOCK="$T/dock"
 mkdir -p "$DOCK"
 sha() { sha256sum "$1" | cut -d' ' -f1; }
-metric() {
-  curl -sS -H "Authorization: Bearer $ADMIN" "$URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'
-}
 # Waits up to $2 seconds for a line ending in path $1 on the watcher's stdout.
 wait_line() {
   for _ in $(seq 1 $(($2 * 10))); do
@@ -31,7 +24,7 @@ start_watch() {
   "$CUSTOS" push --watch "$DOCK" --settle 2 --server "$URL" --token "$TOK" --state-dir "$ST" \
     >>"$T/out" 2>>"$T/err" &
   WATCH_PID=$!
-  BG="$BG $WATCH_PID"
+  t_bg "$WATCH_PID"
 }
 stop_watch() {
   kill -TERM "$WATCH_PID"

@@ -5,10 +5,6 @@
 # while the server is down stays until the server is back (same port), is
 # then uploaded once and only then deleted.
 . "$(dirname "$0")/lib.sh"
-# Processes started in the background: killed however the test ends, with
-# the test's exit status kept for t_cleanup.
-BG=""
-trap 'rc=$?; set +e; for p in $BG; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; (exit $rc); t_cleanup' EXIT
 
 t_start_server
 TOK=$(t_token recorder --device dock-1)
@@ -32,7 +28,7 @@ wait_gone() {
 "$CUSTOS" push --watch "$DOCK" --delete-after-verify --settle 1 --server "$URL" --token "$TOK" \
   --state-dir "$ST" >"$T/out" 2>"$T/err" &
 WATCH_PID=$!
-BG="$BG $WATCH_PID"
+t_bg "$WATCH_PID"
 
 # 1. Uploaded, verified, then deleted.
 head -c 2000000 /dev/urandom >"$T/a.bin"
@@ -49,7 +45,7 @@ mkdir -p "$DOCK2"
 "$CUSTOS" push --watch "$DOCK2" --delete-after-verify --settle 1 --device cam-other \
   --server "$URL" --token "$TOK" --state-dir "$ST" >"$T/out2" 2>"$T/err2" &
 W2=$!
-BG="$BG $W2"
+t_bg "$W2"
 head -c 1000 /dev/urandom >"$DOCK2/refused.bin"
 for _ in $(seq 1 100); do
   grep -q 'not uploaded' "$T/err2" && break

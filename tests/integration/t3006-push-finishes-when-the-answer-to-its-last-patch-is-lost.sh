@@ -5,10 +5,6 @@
 # length, asks GET /v1/uploads/{id} for the evidence id and SHA-256, prints
 # them and exits 0, without creating a second upload.
 . "$(dirname "$0")/lib.sh"
-# Processes started in the background: killed however the test ends, with
-# the test's exit status kept for t_cleanup.
-BG=""
-trap 'rc=$?; set +e; for p in $BG; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; (exit $rc); t_cleanup' EXIT
 
 command -v python3 >/dev/null || { echo "SKIP: python3 is needed for the proxy"; exit 77; }
 
@@ -81,7 +77,7 @@ srv.serve_forever()
 EOF
 python3 "$T/proxy.py" "$PORT" "$T/proxy.port" "$T/proxy.log" >>"$T/proxy.log" 2>&1 &
 PROXY_PID=$!
-BG="$BG $PROXY_PID"
+t_bg "$PROXY_PID"
 for _ in $(seq 1 100); do
   [ -s "$T/proxy.port" ] && break
   sleep 0.05

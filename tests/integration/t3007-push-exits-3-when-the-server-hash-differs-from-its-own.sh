@@ -5,10 +5,6 @@
 # exits 3 (EXIT_CORRUPT), keeps no upload to resume and no done-marker, and
 # the server lists no evidence.
 . "$(dirname "$0")/lib.sh"
-# Processes started in the background: killed however the test ends, with
-# the test's exit status kept for t_cleanup.
-BG=""
-trap 'rc=$?; set +e; for p in $BG; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; (exit $rc); t_cleanup' EXIT
 
 t_start_server
 TOK=$(t_token recorder --device cam-1)
@@ -16,14 +12,11 @@ ST="$T/state"
 F="$T/tampered.bin"
 SIZE=$((6 * 1024 * 1024))
 head -c "$SIZE" /dev/urandom >"$F"
-metric() {
-  curl -sS -H "Authorization: Bearer $ADMIN" "$URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'
-}
 
 "$CUSTOS" push --server "$URL" --token "$TOK" --state-dir "$ST" --max-rate 1500000 "$F" \
   >"$T/out" 2>"$T/err" &
 PUSH_PID=$!
-BG="$BG $PUSH_PID"
+t_bg "$PUSH_PID"
 for _ in $(seq 1 100); do
   [ "$(metric custos_upload_bytes_received_total)" -ge 1000000 ] && break
   sleep 0.1

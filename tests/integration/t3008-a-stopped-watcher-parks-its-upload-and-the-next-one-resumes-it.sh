@@ -4,10 +4,6 @@
 # directory) and exits 0 promptly; the next watcher resumes that upload at
 # the server's offset rather than starting over, and uploads it once.
 . "$(dirname "$0")/lib.sh"
-# Processes started in the background: killed however the test ends, with
-# the test's exit status kept for t_cleanup.
-BG=""
-trap 'rc=$?; set +e; for p in $BG; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; (exit $rc); t_cleanup' EXIT
 
 t_start_server
 TOK=$(t_token recorder --device dock-1)
@@ -17,14 +13,11 @@ mkdir -p "$DOCK"
 SIZE=$((8 * 1024 * 1024))
 head -c "$SIZE" /dev/urandom >"$T/big.bin"
 want=$(sha256sum "$T/big.bin" | cut -d' ' -f1)
-metric() {
-  curl -sS -H "Authorization: Bearer $ADMIN" "$URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'
-}
 
 "$CUSTOS" push --watch "$DOCK" --settle 1 --max-rate 2000000 --server "$URL" --token "$TOK" \
   --state-dir "$ST" >"$T/out" 2>"$T/err" &
 WATCH_PID=$!
-BG="$BG $WATCH_PID"
+t_bg "$WATCH_PID"
 sleep 0.3
 mv "$T/big.bin" "$DOCK/big.bin"
 for _ in $(seq 1 100); do
@@ -55,7 +48,7 @@ done
 "$CUSTOS" push --watch "$DOCK" --settle 1 --server "$URL" --token "$TOK" --state-dir "$ST" \
   >"$T/out" 2>"$T/err2" &
 WATCH_PID=$!
-BG="$BG $WATCH_PID"
+t_bg "$WATCH_PID"
 for _ in $(seq 1 150); do
   [ -s "$T/out" ] && break
   sleep 0.1

@@ -3,10 +3,6 @@
 # (terminated: HEAD 410) or unknown to it (HEAD 404), push forgets it,
 # creates a new upload and completes that one with the right SHA-256.
 . "$(dirname "$0")/lib.sh"
-# Processes started in the background: killed however the test ends, with
-# the test's exit status kept for t_cleanup.
-BG=""
-trap 'rc=$?; set +e; for p in $BG; do kill -KILL "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; (exit $rc); t_cleanup' EXIT
 
 t_start_server
 TOK=$(t_token recorder --device cam-1)
@@ -14,15 +10,12 @@ ST="$T/state"
 F="$T/clip.bin"
 head -c $((4 * 1024 * 1024)) /dev/urandom >"$F"
 want=$(sha256sum "$F" | cut -d' ' -f1)
-metric() {
-  curl -sS -H "Authorization: Bearer $ADMIN" "$URL/metrics" | awk -v m="$1" '$1 == m { print $2 }'
-}
 push() { "$CUSTOS" push --server "$URL" --token "$TOK" --state-dir "$ST" "$@"; }
 
 # Interrupt a push so its URL is remembered.
 "$CUSTOS" push --server "$URL" --token "$TOK" --state-dir "$ST" --max-rate 1000000 "$F" >/dev/null 2>&1 &
 PUSH_PID=$!
-BG="$BG $PUSH_PID"
+t_bg "$PUSH_PID"
 for _ in $(seq 1 100); do
   [ "$(metric custos_upload_bytes_received_total)" -ge 500000 ] && break
   sleep 0.1
@@ -51,7 +44,7 @@ assert_eq 2 "$(metric custos_uploads_started_total)" "uploads created"
 touch -d '2020-01-01 00:00:00' "$F" # a new fingerprint: the file is not "done"
 "$CUSTOS" push --server "$URL" --token "$TOK" --state-dir "$ST" --max-rate 1000000 "$F" >/dev/null 2>&1 &
 PUSH_PID=$!
-BG="$BG $PUSH_PID"
+t_bg "$PUSH_PID"
 sleep 1
 kill -KILL "$PUSH_PID"
 wait "$PUSH_PID" 2>/dev/null || true
