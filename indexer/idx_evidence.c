@@ -40,6 +40,15 @@ static int record_time(const json_t *rec, int64_t *us) {
   return cu_time_parse_rfc3339(t, us);
 }
 
+/* name | \0 | time | id: one person's or device's recordings in time order. */
+static void put_time_key(idx_batch *b, enum idx_cf cf, const char *name, int64_t t, const char *id) {
+  key_t_ k = {.n = 0};
+  key_add(&k, name, strlen(name) + 1);
+  key_time(&k, t);
+  key_add(&k, id, CU_ID_LEN);
+  idx_batch_put_cf(b, cf, k.b, k.n, "", 0);
+}
+
 int idx_batch_add_evidence(idx_batch *b, const json_t *rec) {
   const char *id = cu_json_str(rec, "id"), *sha = cu_json_str(rec, "sha256");
   const char *device = cu_json_str(rec, "device_id"), *officer = cu_json_str(rec, "officer_id");
@@ -62,19 +71,8 @@ int idx_batch_add_evidence(idx_batch *b, const json_t *rec) {
   key_add(&k, id, CU_ID_LEN);
   idx_batch_put_cf(b, CF_BY_SHA256, k.b, k.n, "", 0);
 
-  k.n = 0;
-  key_add(&k, device, strlen(device) + 1);
-  key_time(&k, t);
-  key_add(&k, id, CU_ID_LEN);
-  idx_batch_put_cf(b, CF_BY_DEVICE_TIME, k.b, k.n, "", 0);
-
-  if (officer) {
-    k.n = 0;
-    key_add(&k, officer, strlen(officer) + 1);
-    key_time(&k, t);
-    key_add(&k, id, CU_ID_LEN);
-    idx_batch_put_cf(b, CF_BY_OFFICER_TIME, k.b, k.n, "", 0);
-  }
+  put_time_key(b, CF_BY_DEVICE_TIME, device, t, id);
+  if (officer) put_time_key(b, CF_BY_OFFICER_TIME, officer, t, id);
   if (case_id) {
     k.n = 0;
     key_add(&k, case_id, strlen(case_id) + 1);

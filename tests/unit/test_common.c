@@ -19,6 +19,7 @@
 #include "hex.h"
 #include "id.h"
 #include "json.h"
+#include "test_util.h"
 #include "timeu.h"
 
 static void test_common_b64__rfc4648_vectors(void **state) {
@@ -233,15 +234,9 @@ static void test_common_hash__digests(void **state) {
   assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
 }
 
-static char *tmpdir(void) {
-  const char *base = getenv("CUSTOS_TEST_TMP");
-  char *t = cu_xasprintf("%s/common.XXXXXX", base && *base ? base : "/tmp");
-  assert_non_null(mkdtemp(t));
-  return t;
-}
-
 static void test_common_fs__durable_write_and_exclusive(void **state) {
-  char *dir = tmpdir();
+  char *dir = test_tmpdir("common");
+  assert_non_null(dir);
   char *p = cu_path_join(dir, "f");
   assert_int_equal(cu_write_file_durable(p, "one", 3, 0600, 1), 0);
   struct stat sb;
@@ -269,9 +264,7 @@ static void test_common_fs__durable_write_and_exclusive(void **state) {
   assert_int_equal(stat(deep, &sb), 0);
   assert_true(S_ISDIR(sb.st_mode));
   cu_buf_release(&b);
-  char *cmd = cu_xasprintf("rm -rf '%s'", dir);
-  assert_int_equal(system(cmd), 0);
-  free(cmd);
+  assert_int_equal(test_rmtree(dir), 0);
   free(deep);
   free(p);
   free(dir);

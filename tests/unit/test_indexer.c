@@ -12,6 +12,7 @@
 #include "err.h"
 #include "id.h"
 #include "idx.h"
+#include "test_util.h"
 #include "timeu.h"
 
 typedef struct {
@@ -19,13 +20,6 @@ typedef struct {
   idx *ix;
   char ids[40][CU_ID_LEN + 1];
 } fixture;
-
-static char *tmpdir(void) {
-  const char *base = getenv("CUSTOS_TEST_TMP");
-  char *t = cu_xasprintf("%s/idx.XXXXXX", base && *base ? base : "/tmp");
-  assert_non_null(mkdtemp(t));
-  return t;
-}
 
 /* 40 records: devices cam0..cam3 (i % 4), officers o0/o1 (i % 2), one an
  * hour apart from 2026-01-01, every 5th in case "c-5", sha "aa..." for i<3. */
@@ -50,7 +44,8 @@ static json_t *record(int i, char *id) {
 
 static int setup(void **state) {
   fixture *f = cu_xcalloc(1, sizeof *f);
-  f->dir = tmpdir();
+  f->dir = test_tmpdir("idx");
+  assert_non_null(f->dir);
   assert_int_equal(idx_open(&f->ix, f->dir), 0);
   idx_batch *b = idx_batch_new(f->ix);
   for (int i = 0; i < 40; i++) {
@@ -67,9 +62,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture *f = *state;
   idx_close(f->ix);
-  char *cmd = cu_xasprintf("rm -rf '%s'", f->dir);
-  int rc = system(cmd);
-  free(cmd);
+  int rc = test_rmtree(f->dir);
   free(f->dir);
   free(f);
   return rc;

@@ -15,6 +15,7 @@
 #include "id.h"
 #include "idx.h"
 #include "job.h"
+#include "test_util.h"
 #include "timeu.h"
 
 typedef struct {
@@ -31,13 +32,6 @@ static int run_ok(void *ud, const char *id, const json_t *job) {
   atomic_fetch_add(&c->runs, 1);
   if (atomic_fetch_sub(&c->fails_left, 1) > 0) return cu_error(CU_EIO, "transient trouble");
   return 0;
-}
-
-static char *tmpdir(void) {
-  const char *base = getenv("CUSTOS_TEST_TMP");
-  char *t = cu_xasprintf("%s/job.XXXXXX", base && *base ? base : "/tmp");
-  assert_non_null(mkdtemp(t));
-  return t;
 }
 
 static void add_job(idx *ix, job_queue *q, const char *kind, const char *ev, char id[CU_ID_LEN + 1]) {
@@ -66,7 +60,8 @@ static int count_pending(const char *id, json_t *rec, void *ud) {
 }
 
 static void test_job__runs_retries_and_fails(void **state) {
-  char *dir = tmpdir();
+  char *dir = test_tmpdir("job");
+  assert_non_null(dir);
   idx *ix = NULL;
   assert_int_equal(idx_open(&ix, dir), 0);
   counter c = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -119,14 +114,13 @@ static void test_job__runs_retries_and_fails(void **state) {
   assert_int_equal(jc.failed, 2);
   job_queue_free(q);
   idx_close(ix);
-  char *cmd = cu_xasprintf("rm -rf '%s'", dir);
-  assert_int_equal(system(cmd), 0);
-  free(cmd);
+  assert_int_equal(test_rmtree(dir), 0);
   free(dir);
 }
 
 static void test_job__pending_jobs_survive_a_restart(void **state) {
-  char *dir = tmpdir();
+  char *dir = test_tmpdir("job");
+  assert_non_null(dir);
   idx *ix = NULL;
   assert_int_equal(idx_open(&ix, dir), 0);
   counter c = {.mu = PTHREAD_MUTEX_INITIALIZER};
@@ -148,9 +142,7 @@ static void test_job__pending_jobs_survive_a_restart(void **state) {
   assert_int_equal(atomic_load(&c.runs), 5);
   job_queue_free(q);
   idx_close(ix);
-  char *cmd = cu_xasprintf("rm -rf '%s'", dir);
-  assert_int_equal(system(cmd), 0);
-  free(cmd);
+  assert_int_equal(test_rmtree(dir), 0);
   free(dir);
 }
 

@@ -7,6 +7,8 @@
 
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include <errno.h>
 #include <ftw.h>
 #include <limits.h>
@@ -226,12 +228,8 @@ static int make_fixtures(void) {
   return 0;
 }
 
-static int rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-  return remove(path);
-}
-
 static int group_teardown(void **state) {
-  if (tmpdir[0] && nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) return -1;
+  if (tmpdir[0] && test_rmtree(tmpdir) != 0) return -1;
   return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "fsutil.h"
 #include "hash.h"
 #include "spool.h"
+#include "test_util.h"
 
 #define N (5 * 1024 * 1024 + 12345) /* several buffers and an odd tail */
 
@@ -27,9 +28,8 @@ typedef struct {
 
 static int setup(void **state) {
   fixture *f = cu_xcalloc(1, sizeof *f);
-  const char *base = getenv("CUSTOS_TEST_TMP");
-  f->dir = cu_xasprintf("%s/spool.XXXXXX", base && *base ? base : "/tmp");
-  assert_non_null(mkdtemp(f->dir));
+  f->dir = test_tmpdir("spool");
+  assert_non_null(f->dir);
   f->path = cu_path_join(f->dir, "u.part");
   f->data = cu_xmalloc(N);
   uint32_t x = 12345;
@@ -44,9 +44,7 @@ static int setup(void **state) {
 
 static int teardown(void **state) {
   fixture *f = *state;
-  char *cmd = cu_xasprintf("rm -rf '%s'", f->dir);
-  int rc = system(cmd);
-  free(cmd);
+  int rc = test_rmtree(f->dir);
   free(f->data);
   free(f->path);
   free(f->dir);

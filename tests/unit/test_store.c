@@ -16,6 +16,7 @@
 #include "fsutil.h"
 #include "hash.h"
 #include "store.h"
+#include "test_util.h"
 
 typedef struct {
   char *dir;
@@ -24,9 +25,8 @@ typedef struct {
 
 static int setup(void **state) {
   fixture *f = cu_xcalloc(1, sizeof *f);
-  const char *base = getenv("CUSTOS_TEST_TMP");
-  f->dir = cu_xasprintf("%s/store.XXXXXX", base && *base ? base : "/tmp");
-  assert_non_null(mkdtemp(f->dir));
+  f->dir = test_tmpdir("store");
+  assert_non_null(f->dir);
   char *objects = cu_path_join(f->dir, "objects");
   assert_int_equal(store_open(&f->st, objects), 0);
   free(objects);
@@ -37,9 +37,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   fixture *f = *state;
   store_free(f->st);
-  char *cmd = cu_xasprintf("chmod -R u+w '%s'; rm -rf '%s'", f->dir, f->dir);
-  int rc = system(cmd);
-  free(cmd);
+  int rc = test_rmtree(f->dir);
   free(f->dir);
   free(f);
   return rc;
