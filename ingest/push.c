@@ -374,6 +374,9 @@ static void request(push_client *p, const char *method, const char *url, struct 
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PATCH");
     curl_easy_setopt(h, CURLOPT_READFUNCTION, on_read);
     curl_easy_setopt(h, CURLOPT_READDATA, src);
+    /* libcurl's largest upload buffer: fewer, larger reads and sends
+     * (the default 64 KiB costs a measurable share of a local upload). */
+    curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE, 2L * 1024 * 1024);
     curl_easy_setopt(h, CURLOPT_SEEKFUNCTION, on_seek);
     curl_easy_setopt(h, CURLOPT_SEEKDATA, src);
     curl_easy_setopt(h, CURLOPT_INFILESIZE_LARGE, (curl_off_t)(src->end - src->start));
