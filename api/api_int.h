@@ -92,14 +92,12 @@ int respond_status(req *r, int status, const char *error, const char *detail,
                    const char *const *headers);
 int respond_fd(req *r, int status, int fd, uint64_t offset, uint64_t len,
                const char *const *headers);
-int http_status_for(int code);
 
 /* Auth. */
 int auth_resolve(api *a, const char *authorization, principal *out);
 /* Creates a token; *secret is the only copy of the secret (caller frees). */
 int auth_token_create(api *a, const char *role, const char *device, const char *user,
                       const char *created_by, char **secret, json_t **rec);
-int auth_role_bit(const char *role);
 
 /* Metrics. */
 void metrics_observe(int status, int64_t duration_us);

@@ -16,7 +16,7 @@
 #include "timeu.h"
 #include "banned.h"
 
-int auth_role_bit(const char *role) {
+static int auth_role_bit(const char *role) {
   if (!role) return 0;
   if (!strcmp(role, "recorder")) return ROLE_RECORDER;
   if (!strcmp(role, "reviewer")) return ROLE_REVIEWER;

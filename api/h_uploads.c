@@ -16,7 +16,6 @@
 typedef struct {
   tus_patch *patch;
   tus_info info;
-  bool created;
 } upload_state;
 
 static upload_state *state(req *r) {
@@ -150,7 +149,6 @@ static int create_begin(req *r) {
   const char *meta = req_header(r, "Upload-Metadata");
   int rc = tus_create(r->a->tu, &r->who.tp, length, meta, &s->info);
   if (rc) return respond_error(r, rc, NULL);
-  s->created = true;
   if (body && (rc = start_patch(r, s, s->info.id, 0, -1))) {
     upload_headers u;
     return respond_error(r, rc, headers_for(r, &s->info, &u, true, false));

@@ -81,7 +81,7 @@ int respond_json(req *r, int status, const json_t *v, const char *const *headers
   return rc;
 }
 
-int http_status_for(int code) {
+static int http_status_for(int code) {
   switch (code) {
   case CU_ENOTFOUND: return 404;
   case CU_EEXISTS: return 409;

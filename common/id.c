@@ -66,18 +66,6 @@ bool cu_id_valid(const char *s) {
   return true;
 }
 
-long long cu_id_time_ms(const char *id) {
-  long long ms = 0;
-  for (int i = 0, n = 0; n < 12 && id[i]; i++) {
-    if (id[i] == '-') continue;
-    char c = id[i];
-    int v = c <= '9' ? c - '0' : c - 'a' + 10;
-    ms = ms << 4 | v;
-    n++;
-  }
-  return ms;
-}
-
 bool cu_name_valid(const char *s) {
   if (!s) return false;
   size_t n = strlen(s);

@@ -12,8 +12,6 @@ void cu_id_new(char out[CU_ID_LEN + 1]);
 /* True if s is a well-formed lowercase UUID. Client-supplied ids pass this
  * check before they reach the index; they never become paths. */
 bool cu_id_valid(const char *s);
-/* Millisecond Unix time carried in a UUIDv7. */
-long long cu_id_time_ms(const char *id);
 
 /* A client-chosen name (device, officer or case id): 1..CU_MAX_ID_LEN of
  * [A-Za-z0-9._:@-], so it is safe as an index key part and in a URL. */

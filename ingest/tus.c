@@ -52,7 +52,7 @@ struct tus_patch {
   cu_digest *ck;
   unsigned char ck_want[64];
   size_t ck_len;
-  int64_t start, length, content_length, received;
+  int64_t start, length, received;
   int err;
   char errmsg[512];
 };
@@ -140,7 +140,6 @@ static void fill_info(const char *id, const json_t *rec, tus_info *out) {
   const char *e = cu_json_str(rec, "evidence_id"), *s = cu_json_str(rec, "sha256");
   if (e && out->state == TUS_COMPLETED) snprintf(out->evidence_id, sizeof out->evidence_id, "%s", e);
   if (s) snprintf(out->sha256, sizeof out->sha256, "%s", s);
-  out->deduplicated = cu_json_bool(rec, "deduplicated", false);
 }
 
 void tus_info_release(tus_info *info) {
@@ -270,7 +269,7 @@ static int check_space(tus *t, int64_t need) {
 }
 
 static int complete(tus_patch *p, tus_info *out);
-static int finish_commit(tus *t, const char *id, json_t *rec, bool *deduped);
+static int finish_commit(tus *t, const char *id, json_t *rec);
 
 int tus_create(tus *t, const tus_principal *who, int64_t length, const char *metadata,
                tus_info *out) {
@@ -350,7 +349,7 @@ int tus_head(tus *t, const tus_principal *who, const char *id, tus_info *out) {
   if (rc) return rc;
   /* A commit that failed part-way is finished by the client's next look. */
   if (state_of(rec) == TUS_COMMITTING && lock_upload(t, id) == 0) {
-    if (finish_commit(t, id, rec, NULL))
+    if (finish_commit(t, id, rec))
       cu_warn("upload %s: commit still failing: %s", id, cu_errmsg());
     unlock_upload(t, id);
   }
@@ -492,7 +491,6 @@ int tus_patch_begin(tus *t, const tus_principal *who, const char *id, int64_t of
   p->rec = rec;
   p->start = offset;
   p->length = cu_json_int(rec, "length", 0);
-  p->content_length = content_length;
   int64_t cur = cu_json_int(rec, "offset", 0);
   char *path = NULL;
   if (length >= 0 && length != p->length) {
@@ -505,7 +503,7 @@ int tus_patch_begin(tus *t, const tus_principal *who, const char *id, int64_t of
   case TUS_QUARANTINED: rc = gone_error(id, rec); goto fail;
   case TUS_COMMITTING:
     /* A commit that failed earlier (or before a crash): finish it now. */
-    if ((rc = finish_commit(t, id, rec, NULL))) goto fail;
+    if ((rc = finish_commit(t, id, rec))) goto fail;
     /* fall through */
   case TUS_COMPLETED:
     if (offset == p->length && content_length <= 0) {
@@ -695,12 +693,9 @@ static int complete(tus_patch *p, tus_info *out) {
   cu_json_set_time(p->rec, "received_at", cu_now_us());
   json_object_del(p->rec, "hash_state");
   int rc = commit_record(t, p->id, p->rec, 0);
-  bool deduped = false;
-  if (!rc) rc = finish_commit(t, p->id, p->rec, &deduped);
+  if (!rc) rc = finish_commit(t, p->id, p->rec);
   if (rc) return rc;
-  json_object_set_new(p->rec, "deduplicated", json_boolean(deduped));
   fill_info(p->id, p->rec, out);
-  out->deduplicated = deduped;
   return 0;
 }
 
@@ -736,7 +731,7 @@ static json_t *evidence_record(const char *upload_id, const json_t *rec) {
 
 /* Object first, then the records: a crash in between leaves a committing
  * record and an object, which the next call (or tus_recover) completes. */
-static int finish_commit(tus *t, const char *id, json_t *rec, bool *deduped) {
+static int finish_commit(tus *t, const char *id, json_t *rec) {
   const char *sha = cu_json_str(rec, "sha256");
   int64_t length = cu_json_int(rec, "length", 0);
   char *path = spool_path(t, id);
@@ -774,7 +769,6 @@ static int finish_commit(tus *t, const char *id, json_t *rec, bool *deduped) {
     if (due) cu_json_set_int(rec, "expires_at_us", due);
   }
   json_decref(ev);
-  if (deduped) *deduped = dd;
   return rc;
 }
 
@@ -800,7 +794,7 @@ static int recover_one(const char *id, json_t *rec, void *ud) {
   }
   if (state_of(rec) != TUS_COMMITTING) return 0;
   json_t *copy = json_deep_copy(rec);
-  int rc = finish_commit(c->t, id, copy, NULL);
+  int rc = finish_commit(c->t, id, copy);
   json_decref(copy);
   if (rc) cu_err("upload %s: cannot finish its interrupted commit: %s", id, cu_errmsg());
   else c->n++;
@@ -859,7 +853,7 @@ static int sweep_one(const char *id, int64_t expires_us, void *ud) {
       cu_info("upload %s expired unfinished; its spool file was removed", id);
     }
   } else if (!rc && s == TUS_COMMITTING) {
-    finish_commit(t, id, rec, NULL);
+    finish_commit(t, id, rec);
   } else {
     idx_batch *b = idx_batch_new(t->ix); /* a stale entry */
     idx_batch_del_upload_due(b, id, expires_us);

@@ -45,7 +45,6 @@ typedef struct {
   enum tus_state state;
   char evidence_id[CU_ID_LEN + 1]; /* when completed */
   char sha256[65];                 /* when completed or quarantined */
-  bool deduplicated;               /* the bytes were already in the store */
 } tus_info;
 void tus_info_release(tus_info *info);
 

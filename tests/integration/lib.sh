@@ -12,6 +12,9 @@
 #   hdr NAME, auth TOKEN, metric NAME  a header of the last call, an
 #                                    Authorization header, a /metrics value
 #   t_bg PID                         a background process killed when the test ends
+#   t_on_exit COMMAND                run COMMAND first when the test ends (any way)
+#   t_small_disk SIZE                make the server's home a SIZE tmpfs at $MNT
+#                                    (root only; else the test is skipped, 77)
 #
 # The environment provides CUSTOS (the binary) and, optionally,
 # CUSTOS_TEST_TMP (where temporary directories go).
@@ -23,10 +26,13 @@ HOME_DIR="$T/var"
 SERVER_PID=""
 SERVER_LOG="$T/server.log"
 BG=""
+EXIT_HOOKS=()
+MNT=""
 
 t_cleanup() {
   local rc=$?
   set +e
+  for h in "${EXIT_HOOKS[@]}"; do eval "$h"; done
   for p in $BG; do
     kill -KILL "$p" 2>/dev/null
     wait "$p" 2>/dev/null
@@ -39,6 +45,7 @@ t_cleanup() {
     echo "---- server log (last 40 lines) ----" >&2
     tail -n 40 "$SERVER_LOG" >&2
   fi
+  if [ -n "$MNT" ]; then umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null; fi
   rm -rf "$T"
   exit "$rc"
 }
@@ -120,6 +127,26 @@ t_make_mp4() {
 
 # Background processes (clients, proxies) that must not outlive the test.
 t_bg() { BG="$BG $*"; }
+
+# Cleanup of the test's own (a gdb to release, say), run before the server
+# is killed.
+t_on_exit() { EXIT_HOOKS+=("$*"); }
+
+# A small disk for the server's home (spool and objects must share one file
+# system, so all of it), unmounted when the test ends.
+t_small_disk() {
+  if [ "$(id -u)" != 0 ]; then
+    echo "SKIP: $(basename "$0") needs root to mount a tmpfs as a small disk" >&2
+    exit 77
+  fi
+  mkdir -p "$T/disk"
+  if ! mount -t tmpfs -o "size=$1,mode=0755" custos-test "$T/disk" 2>"$T/mount.err"; then
+    echo "SKIP: cannot mount a tmpfs here: $(cat "$T/mount.err")" >&2
+    exit 77
+  fi
+  MNT="$T/disk"
+  HOME_DIR="$MNT/var"
+}
 
 TUS=(-H 'Tus-Resumable: 1.0.0')
 OCT=(-H 'Content-Type: application/offset+octet-stream')

@@ -20,15 +20,7 @@ log_since_mark() { tail -n +$((LOG_MARK + 1)) "$SERVER_LOG"; }
 command -v gdb >/dev/null || { echo "SKIP: gdb is not installed" >&2; exit 77; }
 GDB_PID=""
 # A gdb left waiting would keep the killed server from being reaped.
-t2006_cleanup() {
-  local rc=$?
-  touch "$T/go"
-  if [ -n "$GDB_PID" ]; then kill -KILL "$GDB_PID" 2>/dev/null || true; fi
-  set +e # errexit would end this trap at the next line
-  (exit "$rc")
-  t_cleanup
-}
-trap t2006_cleanup EXIT
+t_on_exit 'touch "$T/go"; [ -z "$GDB_PID" ] || kill -KILL "$GDB_PID" 2>/dev/null'
 FSIZE=300000
 
 t_start_server

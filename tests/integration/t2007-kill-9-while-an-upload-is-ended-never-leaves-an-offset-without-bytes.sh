@@ -12,15 +12,7 @@
 command -v gdb >/dev/null || { echo "SKIP: gdb is not installed" >&2; exit 77; }
 GDB_PID=""
 # A gdb left waiting would keep the killed server from being reaped.
-t2007_cleanup() {
-  local rc=$?
-  touch "$T/go"
-  if [ -n "$GDB_PID" ]; then kill -KILL "$GDB_PID" 2>/dev/null || true; fi
-  set +e # errexit would end this trap at the next line
-  (exit "$rc")
-  t_cleanup
-}
-trap t2007_cleanup EXIT
+t_on_exit 'touch "$T/go"; [ -z "$GDB_PID" ] || kill -KILL "$GDB_PID" 2>/dev/null'
 FSIZE=300000
 FIRST=100000
 TTL=8

@@ -10,30 +10,7 @@
 
 MIB=$((1024 * 1024))
 RESERVE=$((8 * MIB))
-MNT="$T/disk"
-if [ "$(id -u)" != 0 ]; then
-  echo "SKIP: t2009 needs root to mount a tmpfs as a small disk" >&2
-  exit 77
-fi
-mkdir -p "$MNT"
-if ! mount -t tmpfs -o size=28m,mode=0755 custos-t2009 "$MNT" 2>"$T/mount.err"; then
-  echo "SKIP: cannot mount a tmpfs here: $(cat "$T/mount.err")" >&2
-  exit 77
-fi
-t2009_cleanup() {
-  local rc=$?
-  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -KILL "$SERVER_PID" 2>/dev/null || true
-    wait "$SERVER_PID" 2>/dev/null || true
-  fi
-  SERVER_PID=""
-  umount "$MNT" 2>/dev/null || umount -l "$MNT" 2>/dev/null || true
-  set +e # errexit would end this trap at the next line
-  (exit "$rc")
-  t_cleanup
-}
-trap t2009_cleanup EXIT
-HOME_DIR="$MNT/var"
+t_small_disk 28m
 
 t_start_server --reserve "$RESERVE"
 REC=$(t_token recorder --device cam-5)
