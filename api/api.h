@@ -15,6 +15,13 @@ typedef struct {
   int64_t upload_ttl_s;    /* unfinished uploads expire after this long idle */
   int64_t reserve_bytes;   /* disk space kept free for the index */
   int sweep_interval_s;    /* how often expired uploads are swept */
+  const char *tsa_url;     /* external RFC 3161 TSA; NULL = the built-in one */
+  const char *tsa_ca;      /* PEM file the external TSA's tokens chain to */
+  int tsa_timeout_s;       /* per request to the external TSA */
+  int stamp_retry_max_s;   /* longest wait between attempts at a stamp */
+  const char *ledger_origin; /* checkpoint origin for a new ledger; NULL = derived */
+  int64_t scrub_rate;      /* background scrub, bytes per second; 0 = off */
+  int scrub_idle_s;        /* pause between background scrub passes */
 } api_config;
 
 void api_config_defaults(api_config *cfg);

@@ -9,8 +9,11 @@
 #include "buf.h"
 #include "idx.h"
 #include "job.h"
+#include "scrub.h"
+#include "ledger.h"
 #include "json.h"
 #include "store.h"
+#include "tsa.h"
 #include "tus.h"
 
 typedef struct api api;
@@ -72,6 +75,9 @@ struct api {
   store *st;
   tus *tu;
   job_queue *jq;
+  ledger *lg;
+  tsa *ts;
+  scrubber *scrub;
   char *home;
   int64_t max_upload;
   const char *public_url; /* NULL, or scheme://host[:port][/prefix] without a trailing / */
@@ -99,6 +105,10 @@ int auth_resolve(api *a, const char *authorization, principal *out);
 int auth_token_create(api *a, const char *role, const char *device, const char *user,
                       const char *created_by, char **secret, json_t **rec);
 
+/* Query parameters that must be a whole number in [0, max]: 0 and the
+ * value, or a 400 already queued and non-zero. */
+int req_query_u64(req *r, const char *name, bool required, uint64_t max, uint64_t *out);
+
 /* Metrics. */
 void metrics_observe(int status, int64_t duration_us);
 int metrics_render(api *a, cu_buf *out);
@@ -107,5 +117,7 @@ int metrics_render(api *a, cu_buf *out);
 extern const route upload_routes[];
 extern const route evidence_routes[];
 extern const route token_routes[];
+extern const route ledger_routes[];
+extern const route scrub_routes[];
 
 #endif

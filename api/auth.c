@@ -89,7 +89,17 @@ int auth_token_create(api *a, const char *role, const char *device, const char *
   cu_json_set_time(rec, "created_at", cu_now_us());
   idx_batch *b = idx_batch_new(a->ix);
   idx_batch_put_token(b, hash, rec);
-  int rc = idx_batch_commit(a->ix, b);
+  /* The secret's hash is not in the event: the ledger is readable by more
+   * people than the token table. */
+  json_t *ev = json_object();
+  cu_json_set_str(ev, "type", "token_issued");
+  cu_json_set_str(ev, "token", id);
+  cu_json_set_str(ev, "role", role);
+  cu_json_set_str(ev, "device_id", device);
+  cu_json_set_str(ev, "user", user);
+  cu_json_set_str(ev, "actor", created_by);
+  int rc = ledger_commit(a->lg, b, &ev, 1, NULL);
+  json_decref(ev);
   idx_batch_free(b);
   if (rc) {
     json_decref(rec);

@@ -52,6 +52,17 @@ int metrics_render(api *a, cu_buf *o) {
   cu_buf_printf(o, "custos_jobs_total{outcome=\"retried\"} %llu\n", (unsigned long long)jc.retried);
   family(o, "custos_jobs_running", "gauge", "Jobs running now.");
   cu_buf_printf(o, "custos_jobs_running %llu\n", (unsigned long long)jc.running);
+  family(o, "custos_ledger_entries", "gauge", "Events in the ledger.");
+  cu_buf_printf(o, "custos_ledger_entries %llu\n", (unsigned long long)ledger_size(a->lg));
+  scrub_counts sc;
+  scrub_totals(a->scrub, &sc);
+  family(o, "custos_scrub_objects_total", "counter", "Objects re-hashed by the scrubber since start.");
+  cu_buf_printf(o, "custos_scrub_objects_total %llu\n", (unsigned long long)sc.objects);
+  family(o, "custos_scrub_bytes_total", "counter", "Bytes re-hashed by the scrubber since start.");
+  cu_buf_printf(o, "custos_scrub_bytes_total %llu\n", (unsigned long long)sc.bytes);
+  family(o, "custos_scrub_failures_total", "counter",
+         "Objects found missing or not matching their hash since start (an alarm).");
+  cu_buf_printf(o, "custos_scrub_failures_total %llu\n", (unsigned long long)sc.failures);
   family(o, "custos_http_responses_total", "counter", "HTTP responses by status class.");
   static const char *classes[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};
   for (int i = 0; i < 6; i++)

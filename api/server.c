@@ -29,6 +29,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "probe_job.h"
+#include "stamp_job.h"
 #include "timeu.h"
 #include "banned.h"
 
@@ -156,7 +157,8 @@ static const route misc_routes[] = {
     {NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, false},
 };
 
-static const route *const tables[] = {upload_routes, evidence_routes, token_routes, misc_routes};
+static const route *const tables[] = {upload_routes, evidence_routes, ledger_routes, scrub_routes,
+                                      token_routes,  misc_routes};
 
 /* Matches url against pattern, capturing {} segments. */
 static bool match_path(const char *pattern, const char *url, req *r) {
@@ -336,6 +338,10 @@ void api_config_defaults(api_config *cfg) {
   cfg->upload_ttl_s = 7 * 24 * 3600;
   cfg->reserve_bytes = CU_DEFAULT_RESERVE_BYTES;
   cfg->sweep_interval_s = 60;
+  cfg->tsa_timeout_s = 30;
+  cfg->stamp_retry_max_s = 300;
+  cfg->scrub_rate = 8 << 20;
+  cfg->scrub_idle_s = 3600;
 }
 
 static int make_layout(const char *home) {
@@ -383,6 +389,35 @@ static int first_start(api *a) {
   free(secret);
   free(path);
   json_decref(rec);
+  return rc;
+}
+
+/* Every CA the archive's tokens have ever chained to, kept in the index so
+ * that custos verify can check old tokens after a change of TSA. */
+static int remember_tsa_ca(api *a) {
+  cu_buf pem = CU_BUF_INIT(1 << 20);
+  json_t *list = NULL;
+  int rc = tsa_ca_pem(a->ts, &pem);
+  if (!rc) {
+    rc = idx_meta_get(a->ix, "tsa_roots", &list);
+    if (rc == CU_ENOTFOUND) {
+      list = json_array();
+      rc = 0;
+    }
+  }
+  bool known = false;
+  size_t i;
+  json_t *v;
+  if (!rc) json_array_foreach(list, i, v) if (json_is_string(v) && !strcmp(json_string_value(v), pem.data)) known = true;
+  if (!rc && !known) {
+    json_array_append_new(list, json_string(pem.data));
+    idx_batch *b = idx_batch_new(a->ix);
+    idx_batch_put_meta(b, "tsa_roots", list);
+    rc = idx_batch_commit(a->ix, b);
+    idx_batch_free(b);
+  }
+  json_decref(list);
+  cu_buf_release(&pem);
   return rc;
 }
 
@@ -452,7 +487,7 @@ int api_run(const api_config *cfg) {
   pthread_cond_init(&sw.cv, NULL);
   pthread_t sweep_thread;
   bool sweeping = false;
-  char *p = NULL;
+  char *p = NULL, *keys = NULL;
   int rc = 0;
 
   char *home = realpath(cfg->home, NULL);
@@ -472,6 +507,13 @@ int api_run(const api_config *cfg) {
   rc = idx_open(&a.ix, p);
   free(p);
   if (rc) goto done;
+  keys = cu_path_join(home, "keys");
+  ledger_opts lo = {.keys_dir = keys, .origin = cfg->ledger_origin};
+  if ((rc = ledger_open(&a.lg, a.ix, &lo))) goto done;
+  if (cfg->tsa_url) rc = tsa_open_external(&a.ts, cfg->tsa_url, cfg->tsa_ca, cfg->tsa_timeout_s);
+  else rc = tsa_open_builtin(&a.ts, keys);
+  if (rc) goto done;
+  if ((rc = remember_tsa_ca(&a))) goto done;
   if ((rc = first_start(&a))) goto done;
   p = cu_path_join(home, "objects");
   rc = store_open(&a.st, p);
@@ -479,9 +521,18 @@ int api_run(const api_config *cfg) {
   if (rc) goto done;
 
   probe_job_ctx probe = {a.ix, a.st, CU_PROBE_TIMEOUT_SEC};
-  job_handler handlers[] = {{"probe", probe_job_run, &probe}};
+  stamp_job_ctx stamp = {a.ix, a.lg, a.ts, cfg->tsa_url ? cfg->tsa_url : "built-in", NULL};
+  /* A stamp waits for its TSA however long it is down: retried until done. */
+  int64_t stamp_max = (int64_t)(cfg->stamp_retry_max_s > 0 ? cfg->stamp_retry_max_s : 300) * 1000000;
+  job_handler handlers[] = {
+      {"probe", probe_job_run, &probe, 0, 0, 0},
+      {"stamp", stamp_job_run, &stamp, -1, 1000000, stamp_max},
+      {"stamp_sth", stamp_sth_job_run, &stamp, -1, 1000000, stamp_max},
+  };
   job_opts jo = {.workers = cfg->workers, .max_attempts = 3, .backoff_us = 5000000};
-  if ((rc = job_queue_open(&a.jq, a.ix, handlers, 1, &jo))) goto done;
+  if ((rc = job_queue_open(&a.jq, a.ix, handlers, (int)(sizeof handlers / sizeof *handlers), &jo)))
+    goto done;
+  stamp.jq = a.jq;
 
   char *spool = cu_path_join(home, "spool"), *quar = cu_path_join(home, "quarantine");
   tus_config tc = {.spool_dir = spool,
@@ -490,12 +541,15 @@ int api_run(const api_config *cfg) {
                    .ttl_us = cfg->upload_ttl_s * 1000000,
                    .reserve_bytes = cfg->reserve_bytes,
                    .checkpoint_every = CU_CHECKPOINT_BYTES};
-  rc = tus_open(&a.tu, &tc, a.ix, a.st, a.jq);
+  rc = tus_open(&a.tu, &tc, a.ix, a.st, a.jq, a.lg);
   free(spool);
   free(quar);
   if (rc) goto done;
   if ((rc = tus_recover(a.tu))) goto done;
   if ((rc = job_queue_start(a.jq))) goto done;
+  if ((rc = ledger_start_signer(a.lg, stamp_job_sth_hook, &stamp))) goto done;
+  scrub_opts so = {.rate = cfg->scrub_rate, .idle_after_us = (int64_t)cfg->scrub_idle_s * 1000000};
+  if ((rc = scrub_start(&a.scrub, a.ix, a.st, a.lg, &so))) goto done;
 
   if ((rc = parse_listen(cfg->listen, &ai))) goto done;
   unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
@@ -549,7 +603,14 @@ done:
     MHD_stop_daemon(d);
   }
   if (ai) freeaddrinfo(ai);
+  /* Workers first (a stamp appends to the ledger), then the signer's last
+   * head (which queues its own stamp for the next start). */
+  scrub_free(a.scrub);
+  job_queue_stop(a.jq);
+  ledger_free(a.lg);
   job_queue_free(a.jq);
+  tsa_free(a.ts);
+  free(keys);
   tus_free(a.tu);
   store_free(a.st);
   idx_close(a.ix);

@@ -24,6 +24,9 @@ int cmd_push(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_show(int argc, char **argv);
 int cmd_get(int argc, char **argv);
+int cmd_timestamp(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_scrub(int argc, char **argv);
 
 /* Prints "custos <cmd>: <message>" to stderr; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -57,6 +60,8 @@ void client_release(client *c);
  * status. *out is the parsed response body (may be NULL). */
 int client_json(const client *c, const char *method, const char *path, const json_t *body,
                 long *status, json_t **out);
+/* A GET whose body (at most out->max bytes) is not JSON. */
+int client_get_bytes(const client *c, const char *path, cu_buf *out);
 /* Appends a query parameter (URL-encoded) to path. */
 void client_query_add(cu_buf *path, const char *name, const char *value);
 

@@ -89,22 +89,24 @@ static int status_code(long status) {
   }
 }
 
-int client_json(const client *c, const char *method, const char *path, const json_t *body,
-                long *status, json_t **out) {
+/* One request; the body goes to resp (up to its max). On an HTTP error
+ * the server's {"error","detail"} becomes the message. */
+static int request(const client *c, const char *method, const char *path, const json_t *body,
+                   const char *accept, long *status, cu_buf *resp) {
   CURL *h = curl_easy_init();
   if (!h) return cu_error(CU_EIO, "cannot initialise libcurl");
   char *url = cu_xasprintf("%s%s", c->server, path);
   char *auth = cu_xasprintf("Authorization: Bearer %s", c->token);
+  char *acc = cu_xasprintf("Accept: %s", accept);
   char *payload = body ? cu_json_canon(body, NULL) : NULL;
   struct curl_slist *hdr = curl_slist_append(NULL, auth);
-  hdr = curl_slist_append(hdr, "Accept: application/json");
+  hdr = curl_slist_append(hdr, acc);
   if (payload) hdr = curl_slist_append(hdr, "Content-Type: application/json");
-  cu_buf resp = CU_BUF_INIT(CU_MAX_RECORD_BYTES * 64);
   curl_easy_setopt(h, CURLOPT_URL, url);
   curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
   curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, collect);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &resp);
+  curl_easy_setopt(h, CURLOPT_WRITEDATA, resp);
   curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT, 10L);
   curl_easy_setopt(h, CURLOPT_TIMEOUT, 120L);
   if (payload) curl_easy_setopt(h, CURLOPT_POSTFIELDS, payload);
@@ -112,29 +114,40 @@ int client_json(const client *c, const char *method, const char *path, const jso
   long st = 0;
   curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &st);
   int rc = 0;
-  json_t *v = NULL;
   if (cc != CURLE_OK) {
     rc = cu_error(CU_EIO, "cannot reach %s: %s", c->server, curl_easy_strerror(cc));
-  } else {
-    if (resp.len) cu_json_parse(resp.data, resp.len, &v);
-    if (st >= 400) {
-      const char *detail = cu_json_str(v, "detail");
-      rc = cu_error(status_code(st), "server answered %ld: %s", st,
-                    detail ? detail : (resp.data ? resp.data : ""));
-      json_decref(v);
-      v = NULL;
-    }
+  } else if (st >= 400) {
+    json_t *v = NULL;
+    if (resp->len) cu_json_parse(resp->data, resp->len, &v);
+    const char *detail = cu_json_str(v, "detail");
+    rc = cu_error(status_code(st), "server answered %ld: %s", st,
+                  detail ? detail : (resp->data ? resp->data : ""));
+    json_decref(v);
   }
   if (status) *status = st;
-  if (out) *out = v;
-  else json_decref(v);
-  cu_buf_release(&resp);
   curl_slist_free_all(hdr);
   curl_easy_cleanup(h);
   free(payload);
   free(auth);
+  free(acc);
   free(url);
   return rc;
+}
+
+int client_json(const client *c, const char *method, const char *path, const json_t *body,
+                long *status, json_t **out) {
+  cu_buf resp = CU_BUF_INIT(CU_MAX_RECORD_BYTES * 64);
+  json_t *v = NULL;
+  int rc = request(c, method, path, body, "application/json", status, &resp);
+  if (!rc && resp.len) cu_json_parse(resp.data, resp.len, &v);
+  if (out) *out = v;
+  else json_decref(v);
+  cu_buf_release(&resp);
+  return rc;
+}
+
+int client_get_bytes(const client *c, const char *path, cu_buf *out) {
+  return request(c, "GET", path, NULL, "*/*", NULL, out);
 }
 
 void client_query_add(cu_buf *path, const char *name, const char *value) {

@@ -27,6 +27,15 @@ static const char help[] =
     "  --upload-ttl SECONDS  unfinished uploads expire after this long idle (default 7 days)\n"
     "  --reserve BYTES       disk space kept free for the index (default 64 MiB)\n"
     "  --sweep-interval S    how often expired uploads are swept (default 60)\n"
+    "  --tsa-url URL         an external RFC 3161 time-stamp authority (default: the\n"
+    "                        built-in TSA, whose root is HOME/keys/tsa-root.pem)\n"
+    "  --tsa-ca FILE         the PEM certificate(s) the external TSA's tokens chain to\n"
+    "  --tsa-timeout S       per request to the external TSA (default 30)\n"
+    "  --stamp-retry-max S   longest wait between attempts while a TSA is down (default 300)\n"
+    "  --ledger-origin NAME  checkpoint origin of a new ledger (default custos/<key hash>)\n"
+    "  --scrub-rate BYTES    background re-hashing of stored objects, bytes per second\n"
+    "                        (default 8 MiB/s; 0 turns it off)\n"
+    "  --scrub-idle S        pause between background scrub passes (default 3600)\n"
     "  --log-level LEVEL     debug, info, warn or error (default info)\n";
 
 static int num(const char *arg, int64_t *out) {
@@ -39,7 +48,8 @@ int cmd_serve(int argc, char **argv) {
   const char *e;
   if ((e = getenv("CUSTOS_HOME")) && *e) cfg.home = e;
   if ((e = getenv("CUSTOS_LISTEN")) && *e) cfg.listen = e;
-  enum { O_HOME = 1, O_LISTEN, O_PORTFILE, O_PUBLIC, O_HTTP, O_WORKERS, O_MAX, O_TTL, O_RESERVE, O_SWEEP, O_LOG };
+  enum { O_HOME = 1, O_LISTEN, O_PORTFILE, O_PUBLIC, O_HTTP, O_WORKERS, O_MAX, O_TTL, O_RESERVE, O_SWEEP, O_LOG,
+        O_TSA_URL, O_TSA_CA, O_TSA_TIMEOUT, O_STAMP_RETRY, O_ORIGIN, O_SCRUB_RATE, O_SCRUB_IDLE };
   static const struct option opts[] = {
       {"home", required_argument, 0, O_HOME},          {"listen", required_argument, 0, O_LISTEN},
       {"port-file", required_argument, 0, O_PORTFILE}, {"http-threads", required_argument, 0, O_HTTP},
@@ -47,6 +57,11 @@ int cmd_serve(int argc, char **argv) {
       {"workers", required_argument, 0, O_WORKERS},    {"max-upload", required_argument, 0, O_MAX},
       {"upload-ttl", required_argument, 0, O_TTL},     {"reserve", required_argument, 0, O_RESERVE},
       {"sweep-interval", required_argument, 0, O_SWEEP}, {"log-level", required_argument, 0, O_LOG},
+      {"tsa-url", required_argument, 0, O_TSA_URL}, {"tsa-ca", required_argument, 0, O_TSA_CA},
+      {"tsa-timeout", required_argument, 0, O_TSA_TIMEOUT},
+      {"stamp-retry-max", required_argument, 0, O_STAMP_RETRY},
+      {"ledger-origin", required_argument, 0, O_ORIGIN},
+      {"scrub-rate", required_argument, 0, O_SCRUB_RATE}, {"scrub-idle", required_argument, 0, O_SCRUB_IDLE},
       {"help", no_argument, 0, 'h'},                   {0, 0, 0, 0}};
   int c;
   int64_t v;
@@ -76,10 +91,23 @@ int cmd_serve(int argc, char **argv) {
       else if (!strcmp(optarg, "error")) cu_log_set_level(CU_LOG_ERROR);
       else return cli_usage_error("serve", "unknown log level '%s'", optarg);
       break;
+    case O_TSA_URL:
+      if (strncmp(optarg, "http://", 7) && strncmp(optarg, "https://", 8))
+        return cli_usage_error("serve", "--tsa-url must start with http:// or https://");
+      cfg.tsa_url = optarg;
+      break;
+    case O_TSA_CA: cfg.tsa_ca = optarg; break;
+    case O_TSA_TIMEOUT: if (num(optarg, &v)) return EXIT_USAGE; cfg.tsa_timeout_s = (int)v; break;
+    case O_STAMP_RETRY: if (num(optarg, &v)) return EXIT_USAGE; cfg.stamp_retry_max_s = (int)v; break;
+    case O_ORIGIN: cfg.ledger_origin = optarg; break;
+    case O_SCRUB_RATE: if (num(optarg, &cfg.scrub_rate)) return EXIT_USAGE; break;
+    case O_SCRUB_IDLE: if (num(optarg, &v)) return EXIT_USAGE; cfg.scrub_idle_s = (int)v; break;
     case 'h': fputs(help, stdout); return EXIT_OK;
     default: fputs(help, stderr); return EXIT_USAGE;
     }
   }
   if (optind < argc) return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
+  if (!cfg.tsa_url != !cfg.tsa_ca)
+    return cli_usage_error("serve", "--tsa-url and --tsa-ca go together (the CA is how its tokens are checked)");
   return api_run(&cfg) ? EXIT_FAIL : EXIT_OK;
 }

@@ -18,12 +18,15 @@ static const struct command {
     {"ls", cmd_ls, "list evidence"},
     {"show", cmd_show, "show one evidence record"},
     {"get", cmd_get, "download an original and check its SHA-256"},
+    {"timestamp", cmd_timestamp, "download an original's RFC 3161 time-stamp token"},
+    {"verify", cmd_verify, "check a stopped server's data offline: objects, ledger, tokens"},
+    {"scrub", cmd_scrub, "re-hash every stored object now and report any that changed"},
 };
 
 static int usage(FILE *f) {
   fprintf(f, "usage: custos <command> [options]\n\ncommands:\n");
   for (size_t i = 0; i < sizeof commands / sizeof *commands; i++)
-    fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
   fprintf(f, "\n'custos <command> --help' describes a command's options.\n");
   return f == stdout ? EXIT_OK : EXIT_USAGE;
 }

@@ -29,6 +29,11 @@ static const char *cf_names[CF_COUNT] = {
     [CF_JOB] = "job",
     [CF_JOB_PENDING] = "job_pending",
     [CF_META] = "meta",
+    [CF_LEDGER] = "ledger",
+    [CF_LEDGER_NODE] = "ledger_node",
+    [CF_STH] = "sth",
+    [CF_TIMESTAMP] = "timestamp",
+    [CF_EVIDENCE_EVENTS] = "evidence_events",
 };
 
 static int rocks_error(char *err, const char *what) {
@@ -109,20 +114,57 @@ void idx_close(idx *ix) {
 idx_batch *idx_batch_new(idx *ix) {
   idx_batch *b = cu_xcalloc(1, sizeof *b);
   b->ix = ix;
-  b->wb = rocksdb_writebatch_create();
+  cu_buf_init(&b->ops, SIZE_MAX);
   return b;
 }
 
 void idx_batch_free(idx_batch *b) {
   if (!b) return;
-  rocksdb_writebatch_destroy(b->wb);
+  cu_buf_release(&b->ops);
   free(b);
+}
+
+void idx_batch_append(idx_batch *dst, const idx_batch *src) {
+  if (src->ops.len) cu_buf_add(&dst->ops, src->ops.data, src->ops.len);
+  dst->evidence_added += src->evidence_added;
+}
+
+bool idx_batch_empty(const idx_batch *b) { return b->ops.len == 0; }
+
+enum { OP_PUT = 1, OP_DEL = 2 };
+
+static void op_add(idx_batch *b, int op, enum idx_cf cf, const void *key, size_t klen,
+                   const void *val, size_t vlen) {
+  unsigned char h[10] = {(unsigned char)op, (unsigned char)cf};
+  uint32_t k = (uint32_t)klen, v = (uint32_t)vlen;
+  memcpy(h + 2, &k, 4);
+  memcpy(h + 6, &v, 4);
+  cu_buf_add(&b->ops, h, sizeof h);
+  cu_buf_add(&b->ops, key, klen);
+  if (vlen) cu_buf_add(&b->ops, val, vlen);
+}
+
+static rocksdb_writebatch_t *to_writebatch(idx *ix, const idx_batch *b) {
+  rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+  const unsigned char *p = (const unsigned char *)b->ops.data, *end = p + b->ops.len;
+  while (p && p + 10 <= end) {
+    uint32_t k, v;
+    memcpy(&k, p + 2, 4);
+    memcpy(&v, p + 6, 4);
+    const char *key = (const char *)p + 10, *val = key + k;
+    if (p[0] == OP_PUT) rocksdb_writebatch_put_cf(wb, ix->cf[p[1]], key, k, val, v);
+    else rocksdb_writebatch_delete_cf(wb, ix->cf[p[1]], key, k);
+    p += 10 + k + v;
+  }
+  return wb;
 }
 
 int idx_batch_commit(idx *ix, idx_batch *b) {
   char *err = NULL;
   if (!b->evidence_added) {
-    rocksdb_write(ix->db, ix->wopts, b->wb, &err);
+    rocksdb_writebatch_t *wb = to_writebatch(ix, b);
+    rocksdb_write(ix->db, ix->wopts, wb, &err);
+    rocksdb_writebatch_destroy(wb);
     return err ? rocks_error(err, "write") : 0;
   }
   /* The count is written in the same batch as the records it counts. */
@@ -131,7 +173,9 @@ int idx_batch_commit(idx *ix, idx_batch *b) {
   json_t *v = json_integer((json_int_t)n);
   idx_batch_put_meta(b, "evidence_count", v);
   json_decref(v);
-  rocksdb_write(ix->db, ix->wopts, b->wb, &err);
+  rocksdb_writebatch_t *wb = to_writebatch(ix, b);
+  rocksdb_write(ix->db, ix->wopts, wb, &err);
+  rocksdb_writebatch_destroy(wb);
   if (!err) ix->evidence_count = n;
   pthread_mutex_unlock(&ix->count_lock);
   return err ? rocks_error(err, "write") : 0;
@@ -168,7 +212,7 @@ int idx_get_json(idx *ix, enum idx_cf cf, const char *key, json_t **out) {
 
 void idx_batch_put_cf(idx_batch *b, enum idx_cf cf, const void *key, size_t klen, const void *val,
                       size_t vlen) {
-  rocksdb_writebatch_put_cf(b->wb, b->ix->cf[cf], key, klen, val, vlen);
+  op_add(b, OP_PUT, cf, key, klen, val, vlen);
 }
 
 void idx_batch_put_json(idx_batch *b, enum idx_cf cf, const char *key, const json_t *v) {
@@ -179,17 +223,17 @@ void idx_batch_put_json(idx_batch *b, enum idx_cf cf, const char *key, const jso
 }
 
 void idx_batch_del_cf(idx_batch *b, enum idx_cf cf, const void *key, size_t klen) {
-  rocksdb_writebatch_delete_cf(b->wb, b->ix->cf[cf], key, klen);
+  op_add(b, OP_DEL, cf, key, klen, NULL, 0);
 }
 
-int idx_scan_prefix(idx *ix, enum idx_cf cf, const void *prefix, size_t plen, idx_scan_fn fn,
-                    void *ud) {
+static int scan(idx *ix, enum idx_cf cf, const void *start, size_t slen, size_t plen,
+                idx_scan_fn fn, void *ud) {
   rocksdb_iterator_t *it = rocksdb_create_iterator_cf(ix->db, ix->ropts, ix->cf[cf]);
   int rc = 0;
-  for (rocksdb_iter_seek(it, prefix, plen); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+  for (rocksdb_iter_seek(it, start, slen); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
     size_t klen, vlen;
     const char *k = rocksdb_iter_key(it, &klen);
-    if (klen < plen || memcmp(k, prefix, plen)) break;
+    if (klen < plen || memcmp(k, start, plen)) break;
     const char *v = rocksdb_iter_value(it, &vlen);
     if ((rc = fn(k, klen, v, vlen, ud))) break;
   }
@@ -198,6 +242,32 @@ int idx_scan_prefix(idx *ix, enum idx_cf cf, const void *prefix, size_t plen, id
   rocksdb_iter_destroy(it);
   if (err) return rocks_error(err, "scan");
   return rc > 0 ? 0 : rc;
+}
+
+int idx_scan_prefix(idx *ix, enum idx_cf cf, const void *prefix, size_t plen, idx_scan_fn fn,
+                    void *ud) {
+  return scan(ix, cf, prefix, plen, plen, fn, ud);
+}
+
+int idx_scan_from(idx *ix, enum idx_cf cf, const void *start, size_t slen, idx_scan_fn fn,
+                  void *ud) {
+  return scan(ix, cf, start, slen, 0, fn, ud);
+}
+
+int idx_last_key(idx *ix, enum idx_cf cf, cu_buf *key) {
+  rocksdb_iterator_t *it = rocksdb_create_iterator_cf(ix->db, ix->ropts, ix->cf[cf]);
+  rocksdb_iter_seek_to_last(it);
+  int rc = cu_error(CU_ENOTFOUND, "empty");
+  if (rocksdb_iter_valid(it)) {
+    size_t klen;
+    const char *k = rocksdb_iter_key(it, &klen);
+    rc = cu_buf_add(key, k, klen);
+  }
+  char *err = NULL;
+  rocksdb_iter_get_error(it, &err);
+  rocksdb_iter_destroy(it);
+  if (err) return rocks_error(err, "scan");
+  return rc;
 }
 
 int idx_meta_get(idx *ix, const char *key, json_t **out) {

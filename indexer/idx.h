@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "buf.h"
 #include "json.h"
 
 typedef struct idx idx;
@@ -25,6 +26,9 @@ void idx_batch_free(idx_batch *b);
 /* Writes the batch atomically and durably (WAL fsync). The batch stays
  * owned by the caller. */
 int idx_batch_commit(idx *ix, idx_batch *b);
+/* Appends src's operations to dst (src is unchanged). */
+void idx_batch_append(idx_batch *dst, const idx_batch *src);
+bool idx_batch_empty(const idx_batch *b);
 
 /* ---- evidence ---------------------------------------------------------
  * A record has at least: id (UUIDv7), sha256 (64 hex), device_id,
@@ -38,6 +42,10 @@ int idx_evidence_get(idx *ix, const char *id, json_t **out);
  * keys (media, state). fn returns 0 to write, non-zero to abandon. */
 int idx_evidence_update(idx *ix, const char *id, int (*fn)(json_t *rec, void *ud), void *ud);
 uint64_t idx_evidence_count(idx *ix);
+/* Every record in id order (oldest first), starting after the id "after"
+ * (NULL = from the start). fn borrows rec; > 0 stops, < 0 is an error. */
+int idx_evidence_each(idx *ix, const char *after,
+                      int (*fn)(const char *id, json_t *rec, void *ud), void *ud);
 
 typedef struct {
   const char *device, *officer, *case_id, *sha256; /* NULL = no filter */
@@ -75,6 +83,34 @@ int idx_job_get(idx *ix, const char *id, json_t **out);
 /* pending: listed for workers to claim after a restart. */
 void idx_batch_put_job(idx_batch *b, const char *id, const json_t *rec, bool pending);
 int idx_job_each_pending(idx *ix, int (*fn)(const char *id, json_t *rec, void *ud), void *ud);
+
+/* ---- ledger storage (archive/ledger.c owns the logic) ----------------
+ * Entries by index, Merkle nodes of perfect subtrees by (level, index),
+ * signed tree heads by size, RFC 3161 tokens by the hex SHA-256 they
+ * stamp, and each evidence item's ledger indexes. */
+void idx_batch_put_ledger_entry(idx_batch *b, uint64_t index, const void *bytes, size_t n);
+int idx_ledger_entry_get(idx *ix, uint64_t index, cu_buf *out);
+/* fn for each entry from start on, in index order; non-zero stops. */
+int idx_ledger_each_entry(idx *ix, uint64_t start,
+                          int (*fn)(uint64_t index, const char *bytes, size_t n, void *ud),
+                          void *ud);
+/* The highest index stored; CU_ENOTFOUND for an empty ledger. */
+int idx_ledger_last_index(idx *ix, uint64_t *index);
+void idx_batch_put_ledger_node(idx_batch *b, unsigned level, uint64_t index,
+                               const unsigned char hash[32]);
+int idx_ledger_node_get(idx *ix, unsigned level, uint64_t index, unsigned char out[32]);
+void idx_batch_put_sth(idx_batch *b, uint64_t size, const json_t *sth);
+int idx_sth_get(idx *ix, uint64_t size, json_t **out);
+int idx_sth_latest(idx *ix, json_t **out);
+/* fn borrows sth; heads in increasing size from from_size on. */
+int idx_sth_each(idx *ix, uint64_t from_size, int (*fn)(uint64_t size, json_t *sth, void *ud),
+                 void *ud);
+void idx_batch_put_timestamp(idx_batch *b, const char *imprint_hex, const void *der, size_t n);
+int idx_timestamp_get(idx *ix, const char *imprint_hex, cu_buf *out);
+void idx_batch_add_evidence_event(idx_batch *b, const char *evidence_id, uint64_t index);
+/* fn for each ledger index recording an event of this evidence, in order. */
+int idx_evidence_events(idx *ix, const char *evidence_id, int (*fn)(uint64_t index, void *ud),
+                        void *ud);
 
 /* ---- small named values ----------------------------------------------- */
 int idx_meta_get(idx *ix, const char *key, json_t **out);

@@ -334,3 +334,30 @@ int idx_evidence_list(idx *ix, const idx_query *q, json_t **items, char **next) 
   *items = arr;
   return 0;
 }
+
+typedef struct {
+  int (*fn)(const char *id, json_t *rec, void *ud);
+  void *ud;
+  const char *after;
+} each_ctx;
+
+static int each_one(const char *key, size_t klen, const char *val, size_t vlen, void *ud) {
+  each_ctx *c = ud;
+  if (klen != CU_ID_LEN) return 0;
+  char id[CU_ID_LEN + 1];
+  memcpy(id, key, CU_ID_LEN);
+  id[CU_ID_LEN] = '\0';
+  if (c->after && !strcmp(id, c->after)) return 0;
+  json_t *rec = NULL;
+  if (cu_json_parse(val, vlen, &rec))
+    return cu_error(CU_ECORRUPT, "the evidence record %s is damaged", id);
+  int rc = c->fn(id, rec, c->ud);
+  json_decref(rec);
+  return rc;
+}
+
+int idx_evidence_each(idx *ix, const char *after,
+                      int (*fn)(const char *id, json_t *rec, void *ud), void *ud) {
+  each_ctx c = {fn, ud, after};
+  return idx_scan_from(ix, CF_EVIDENCE, after ? after : "", after ? strlen(after) : 0, each_one, &c);
+}

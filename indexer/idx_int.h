@@ -23,6 +23,11 @@ enum idx_cf {
   CF_JOB,
   CF_JOB_PENDING,
   CF_META,
+  CF_LEDGER,
+  CF_LEDGER_NODE,
+  CF_STH,
+  CF_TIMESTAMP,
+  CF_EVIDENCE_EVENTS,
   CF_COUNT
 };
 
@@ -39,9 +44,12 @@ struct idx {
   pthread_mutex_t update_lock; /* read-modify-write of evidence records */
 };
 
+/* A batch is a log of operations, turned into a RocksDB WriteBatch at
+ * commit, so that batches can be appended to one another: the ledger
+ * commits many callers' batches, with their events, as one synced write. */
 struct idx_batch {
   idx *ix;
-  rocksdb_writebatch_t *wb;
+  cu_buf ops; /* [op][cf][klen u32][vlen u32][key][value] ... */
   uint64_t evidence_added;
 };
 
@@ -58,6 +66,11 @@ void idx_batch_del_cf(idx_batch *b, enum idx_cf cf, const void *key, size_t klen
 typedef int (*idx_scan_fn)(const char *key, size_t klen, const char *val, size_t vlen, void *ud);
 int idx_scan_prefix(idx *ix, enum idx_cf cf, const void *prefix, size_t plen, idx_scan_fn fn,
                     void *ud);
+
+/* Iterates from key start (inclusive) to the end of the column family. */
+int idx_scan_from(idx *ix, enum idx_cf cf, const void *start, size_t slen, idx_scan_fn fn, void *ud);
+/* The last key of a column family; CU_ENOTFOUND if it is empty. */
+int idx_last_key(idx *ix, enum idx_cf cf, cu_buf *key);
 
 void idx_be64(uint64_t v, unsigned char out[8]);
 uint64_t idx_get_be64(const unsigned char in[8]);

@@ -95,30 +95,34 @@ static const job_handler *handler_for(job_queue *q, const char *kind) {
   return NULL;
 }
 
-static void finish(job_queue *q, const char *id, json_t *job, int rc, const char *msg) {
+static void finish(job_queue *q, const job_handler *h, const char *id, json_t *job, int rc,
+                   const char *msg) {
   int64_t now = cu_now_us();
   int attempts = (int)cu_json_int(job, "attempts", 0) + 1;
   cu_json_set_int(job, "attempts", attempts);
   cu_json_set_time(job, "updated_at", now);
   bool pending = false;
+  int max_attempts = h && h->max_attempts ? h->max_attempts : q->opts.max_attempts;
+  int64_t backoff = h && h->backoff_us ? h->backoff_us : q->opts.backoff_us;
   if (!rc) {
     cu_json_set_str(job, "state", "done");
     json_object_del(job, "not_before_us");
     atomic_fetch_add(&q->done, 1);
-  } else if (attempts >= q->opts.max_attempts) {
+  } else if (max_attempts >= 0 && attempts >= max_attempts) {
     cu_json_set_str(job, "state", "failed");
     cu_json_set_str(job, "error", msg);
     atomic_fetch_add(&q->failed, 1);
     cu_err("job %s (%s) failed after %d attempts: %s", id, cu_json_str(job, "kind"), attempts, msg);
   } else {
-    int64_t delay = q->opts.backoff_us << (attempts - 1 < 16 ? attempts - 1 : 16);
+    int64_t delay = backoff << (attempts - 1 < 16 ? attempts - 1 : 16);
+    if (h && h->max_backoff_us && delay > h->max_backoff_us) delay = h->max_backoff_us;
     cu_json_set_str(job, "state", "queued");
     cu_json_set_str(job, "error", msg);
     cu_json_set_int(job, "not_before_us", now + delay);
     pending = true;
     atomic_fetch_add(&q->retried, 1);
-    cu_warn("job %s (%s) attempt %d failed, retrying in %lld s: %s", id, cu_json_str(job, "kind"),
-            attempts, (long long)(delay / 1000000), msg);
+    cu_warn("job %s (%s) attempt %d failed, retrying in %.1f s: %s", id, cu_json_str(job, "kind"),
+            attempts, (double)delay / 1e6, msg);
   }
   idx_batch *b = idx_batch_new(q->ix);
   idx_batch_put_job(b, id, job, pending);
@@ -171,7 +175,7 @@ static void *worker_main(void *arg) {
     if (rc) snprintf(msg, sizeof msg, "%s", cu_errmsg());
     /* A kind this build does not know fails at once: retrying cannot help. */
     if (!h) cu_json_set_int(c.job, "attempts", q->opts.max_attempts - 1);
-    finish(q, c.id, c.job, rc, msg);
+    finish(q, h, c.id, c.job, rc, msg);
     json_decref(c.job);
 
     pthread_mutex_lock(&q->mu);
@@ -222,12 +226,19 @@ void job_queue_free(job_queue *q) {
 
 void job_batch_add(job_queue *q, idx_batch *b, const char *kind, const char *evidence_id,
                    char id_out[CU_ID_LEN + 1]) {
+  json_t *f = json_object();
+  cu_json_set_str(f, "evidence", evidence_id);
+  job_batch_add_with(q, b, kind, f, id_out);
+  json_decref(f);
+}
+
+void job_batch_add_with(job_queue *q, idx_batch *b, const char *kind, const json_t *fields,
+                        char id_out[CU_ID_LEN + 1]) {
   char id[CU_ID_LEN + 1];
   cu_id_new(id);
-  json_t *j = json_object();
+  json_t *j = json_deep_copy(fields);
   cu_json_set_str(j, "id", id);
   cu_json_set_str(j, "kind", kind);
-  cu_json_set_str(j, "evidence", evidence_id);
   cu_json_set_str(j, "state", "queued");
   cu_json_set_int(j, "attempts", 0);
   cu_json_set_time(j, "created_at", cu_now_us());

@@ -23,6 +23,9 @@ typedef struct {
   const char *kind;
   job_fn run;
   void *ud;
+  int max_attempts;       /* 0 = the queue's; -1 = retry until it succeeds */
+  int64_t backoff_us;     /* first retry delay; 0 = the queue's */
+  int64_t max_backoff_us; /* the doubling stops here; 0 = no cap */
 } job_handler;
 
 typedef struct {
@@ -45,6 +48,10 @@ void job_queue_free(job_queue *q);
  * poll. id_out may be NULL. */
 void job_batch_add(job_queue *q, idx_batch *b, const char *kind, const char *evidence_id,
                    char id_out[CU_ID_LEN + 1]);
+/* The same, for a job about something other than one evidence item: the
+ * fields (borrowed) are copied into the job record. */
+void job_batch_add_with(job_queue *q, idx_batch *b, const char *kind, const json_t *fields,
+                        char id_out[CU_ID_LEN + 1]);
 void job_queue_kick(job_queue *q);
 
 typedef struct {

@@ -38,6 +38,7 @@ struct tus {
   idx *ix;
   store *st;
   job_queue *jq;
+  ledger *lg;
   pthread_mutex_t mu; /* the busy set */
   char (*busy)[CU_ID_LEN + 1];
   size_t nbusy, capbusy;
@@ -156,7 +157,7 @@ static int gone_error(const char *id, const json_t *rec) {
 
 /* ---- open / close ------------------------------------------------------ */
 
-int tus_open(tus **out, const tus_config *cfg, idx *ix, store *st, job_queue *jq) {
+int tus_open(tus **out, const tus_config *cfg, idx *ix, store *st, job_queue *jq, ledger *lg) {
   int rc = cu_mkdirs(cfg->spool_dir, 0700);
   if (!rc) rc = cu_mkdirs(cfg->quarantine_dir, 0700);
   if (rc) return rc;
@@ -167,6 +168,7 @@ int tus_open(tus **out, const tus_config *cfg, idx *ix, store *st, job_queue *jq
   t->ix = ix;
   t->st = st;
   t->jq = jq;
+  t->lg = lg;
   pthread_mutex_init(&t->mu, NULL);
   *out = t;
   return 0;
@@ -729,6 +731,22 @@ static json_t *evidence_record(const char *upload_id, const json_t *rec) {
   return ev;
 }
 
+/* The ledger's record of the commit: what arrived, from whom, and its hash. */
+static json_t *ingested_event(const json_t *ev) {
+  static const char *const copied[] = {"sha256", "size", "filename", "device_id", "officer_id",
+                                       "case_id", "recorded_at", "received_at", "upload_id"};
+  json_t *e = json_object();
+  cu_json_set_str(e, "type", "ingested");
+  cu_json_set_str(e, "evidence", cu_json_str(ev, "id"));
+  for (size_t i = 0; i < sizeof copied / sizeof *copied; i++) {
+    json_t *v = json_object_get(ev, copied[i]);
+    if (v && !json_is_null(v)) json_object_set(e, copied[i], v);
+  }
+  json_t *by = json_object_get(ev, "uploaded_by");
+  if (by) json_object_set(e, "actor", by);
+  return e;
+}
+
 /* Object first, then the records: a crash in between leaves a committing
  * record and an object, which the next call (or tus_recover) completes. */
 static int finish_commit(tus *t, const char *id, json_t *rec) {
@@ -756,7 +774,14 @@ static int finish_commit(tus *t, const char *id, json_t *rec) {
     idx_batch_put_upload(b, id, rec);
     if (due) idx_batch_del_upload_due(b, id, due);
     if (t->jq) job_batch_add(t->jq, b, "probe", cu_json_str(ev, "id"), NULL);
-    rc = idx_batch_commit(t->ix, b);
+    if (t->jq && t->lg) job_batch_add(t->jq, b, "stamp", cu_json_str(ev, "id"), NULL);
+    if (t->lg) {
+      json_t *event = ingested_event(ev);
+      rc = ledger_commit(t->lg, b, &event, 1, NULL);
+      json_decref(event);
+    } else {
+      rc = idx_batch_commit(t->ix, b);
+    }
   }
   idx_batch_free(b);
   if (!rc) {

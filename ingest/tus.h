@@ -6,7 +6,8 @@
  * offset reported is always a durable offset: bytes fsynced and recorded.
  * On completion the spool file becomes a write-once object, and the
  * evidence record, its index entries, the upload's final state and the
- * probe job are written in one synced batch. */
+ * probe and stamp jobs and the "ingested" ledger event are written in one
+ * synced batch. */
 #ifndef TUS_H
 #define TUS_H
 
@@ -16,6 +17,7 @@
 #include "id.h"
 #include "idx.h"
 #include "job.h"
+#include "ledger.h"
 #include "store.h"
 
 typedef struct tus tus;
@@ -48,7 +50,10 @@ typedef struct {
 } tus_info;
 void tus_info_release(tus_info *info);
 
-int tus_open(tus **out, const tus_config *cfg, idx *ix, store *st, job_queue *jq);
+/* lg (may be NULL in tests) records each commit as an "ingested" event in
+ * the same atomic write as the evidence record, and a "stamp" job joins the
+ * probe job. */
+int tus_open(tus **out, const tus_config *cfg, idx *ix, store *st, job_queue *jq, ledger *lg);
 void tus_free(tus *t);
 /* Start-up: finishes commits a crash interrupted and removes spool files
  * that belong to no open upload. */

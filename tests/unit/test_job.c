@@ -65,7 +65,7 @@ static void test_job__runs_retries_and_fails(void **state) {
   idx *ix = NULL;
   assert_int_equal(idx_open(&ix, dir), 0);
   counter c = {.mu = PTHREAD_MUTEX_INITIALIZER};
-  job_handler h[] = {{"probe", run_ok, &c}};
+  job_handler h[] = {{.kind = "probe", .run = run_ok, .ud = &c}};
   job_opts o = {.workers = 2, .max_attempts = 3, .backoff_us = 20000};
   job_queue *q = NULL;
   assert_int_equal(job_queue_open(&q, ix, h, 1, &o), 0);
@@ -124,7 +124,7 @@ static void test_job__pending_jobs_survive_a_restart(void **state) {
   idx *ix = NULL;
   assert_int_equal(idx_open(&ix, dir), 0);
   counter c = {.mu = PTHREAD_MUTEX_INITIALIZER};
-  job_handler h[] = {{"probe", run_ok, &c}};
+  job_handler h[] = {{.kind = "probe", .run = run_ok, .ud = &c}};
   job_opts o = {.workers = 1};
   job_queue *q = NULL;
   /* Queued while no worker runs (as if the process died before they ran). */
@@ -146,10 +146,42 @@ static void test_job__pending_jobs_survive_a_restart(void **state) {
   free(dir);
 }
 
+/* A handler may retry without limit (time-stamps wait for their TSA), with
+ * its own first delay and a cap on the doubling. */
+static void test_job__a_handler_can_retry_until_it_succeeds(void **state) {
+  char *dir = test_tmpdir("job");
+  assert_non_null(dir);
+  idx *ix = NULL;
+  assert_int_equal(idx_open(&ix, dir), 0);
+  counter c = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  atomic_store(&c.fails_left, 6); /* more than the queue's max_attempts */
+  job_handler h[] = {{.kind = "stamp", .run = run_ok, .ud = &c, .max_attempts = -1,
+                      .backoff_us = 10000, .max_backoff_us = 40000}};
+  job_opts o = {.workers = 1, .max_attempts = 2, .backoff_us = 10 * 1000000};
+  job_queue *q = NULL;
+  assert_int_equal(job_queue_open(&q, ix, h, 1, &o), 0);
+  assert_int_equal(job_queue_start(q), 0);
+  char id[CU_ID_LEN + 1];
+  int64_t t0 = cu_now_us();
+  add_job(ix, q, "stamp", "ev", id);
+  json_t *j = wait_state(ix, id, "done");
+  int64_t took = cu_now_us() - t0;
+  assert_int_equal(cu_json_int(j, "attempts", 0), 7);
+  /* 10 + 20 + 40 + 40 + 40 + 40 ms of delays: capped, and not the queue's 10 s. */
+  assert_true(took >= 190000);
+  assert_true(took < 5 * 1000000);
+  json_decref(j);
+  job_queue_free(q);
+  idx_close(ix);
+  assert_int_equal(test_rmtree(dir), 0);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_job__runs_retries_and_fails),
       cmocka_unit_test(test_job__pending_jobs_survive_a_restart),
+      cmocka_unit_test(test_job__a_handler_can_retry_until_it_succeeds),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
