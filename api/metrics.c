@@ -61,7 +61,7 @@ int metrics_render(api *a, cu_buf *o) {
   family(o, "custos_scrub_bytes_total", "counter", "Bytes re-hashed by the scrubber since start.");
   cu_buf_printf(o, "custos_scrub_bytes_total %llu\n", (unsigned long long)sc.bytes);
   family(o, "custos_scrub_failures_total", "counter",
-         "Objects found missing or not matching their hash since start (an alarm).");
+         "Scrub findings since start, an object missing or not matching its hash (an alarm; a damaged object counts again at each pass).");
   cu_buf_printf(o, "custos_scrub_failures_total %llu\n", (unsigned long long)sc.failures);
   family(o, "custos_http_responses_total", "counter", "HTTP responses by status class.");
   static const char *classes[] = {"none", "1xx", "2xx", "3xx", "4xx", "5xx"};

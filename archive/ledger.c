@@ -213,7 +213,14 @@ static int check_last_sth(ledger *lg) {
     json_decref(sth);
     return cu_error(CU_ECORRUPT, "the last signed tree head is damaged");
   }
-  if (size > lg->size) {
+  const char *note = cu_json_str(sth, "checkpoint");
+  size_t blen = 0;
+  if (!note || note_verify(note, strlen(note), lg->origin, lg->pub, &blen)) {
+    rc = cu_error(CU_ECORRUPT,
+                  "the last signed tree head (size %llu) was not signed by the ledger key in "
+                  "keys/ledger.key: the key was replaced (run custos verify)",
+                  (unsigned long long)size);
+  } else if (size > lg->size) {
     rc = cu_error(CU_ECORRUPT,
                   "the last signed tree head covers %llu events but the ledger holds %llu: "
                   "events were removed (run custos verify)",
@@ -363,13 +370,21 @@ static int check_size(ledger *lg, uint64_t size) {
   return 0;
 }
 
+static int check_index(ledger *lg, uint64_t index) {
+  uint64_t have = ledger_size(lg);
+  if (index >= have)
+    return cu_error(CU_EINVAL, "the ledger has %llu events; index %llu is not one of them",
+                    (unsigned long long)have, (unsigned long long)index);
+  return 0;
+}
+
 int ledger_entry(ledger *lg, uint64_t index, cu_buf *out) {
-  int rc = check_size(lg, index + 1);
+  int rc = check_index(lg, index);
   return rc ? rc : idx_ledger_entry_get(lg->ix, index, out);
 }
 
 int ledger_leaf_hash(ledger *lg, uint64_t index, merkle_hash out) {
-  int rc = check_size(lg, index + 1);
+  int rc = check_index(lg, index);
   return rc ? rc : idx_ledger_node_get(lg->ix, 0, index, out);
 }
 

@@ -34,11 +34,7 @@ void merkle_node(const merkle_hash left, const merkle_hash right, merkle_hash ou
 void merkle_empty(merkle_hash out) { SHA256((const unsigned char *)"", 0, out); }
 
 /* Largest power of two strictly smaller than n (n >= 2). */
-static uint64_t split(uint64_t n) {
-  uint64_t k = 1;
-  while (k << 1 < n) k <<= 1;
-  return k;
-}
+static uint64_t split(uint64_t n) { return 1ull << (63 - __builtin_clzll(n - 1)); }
 
 static unsigned log2_exact(uint64_t n) {
   unsigned l = 0;

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MERKLE_MAX_PATH 64 /* a path has at most ceil(log2 n) + 1 hashes */
+#define MERKLE_MAX_PATH 65 /* a consistency proof has at most ceil(log2 n) + 1 hashes */
 
 typedef unsigned char merkle_hash[32];
 

@@ -47,8 +47,9 @@ int note_checkpoint_parse(const char *body, size_t n, note_checkpoint *out) {
   for (const char *q = p; q < l2; q++) {
     if (*q < '0' || *q > '9' || (q == p && *q == '0' && l2 - p > 1))
       return cu_error(CU_ECORRUPT, "the checkpoint's size is not a decimal number");
-    if (size > (UINT64_MAX - 9) / 10) return cu_error(CU_ECORRUPT, "the checkpoint's size overflows");
-    size = size * 10 + (uint64_t)(*q - '0');
+    uint64_t d = (uint64_t)(*q - '0');
+    if (size > (UINT64_MAX - d) / 10) return cu_error(CU_ECORRUPT, "the checkpoint's size overflows");
+    size = size * 10 + d;
   }
   p = l2 + 1;
   const char *l3 = memchr(p, '\n', (size_t)(end - p));
@@ -123,6 +124,9 @@ int note_sign(const unsigned char seed[32], const char *name, const char *body, 
   if (!name_ok(name)) return cu_error(CU_EINVAL, "'%s' cannot be a key name", name);
   if (!n || body[n - 1] != '\n' || memmem(body, n, "\n\n", 2))
     return cu_error(CU_EINVAL, "a note's text must end in a newline and hold no blank line");
+  for (size_t i = 0; i < n; i++)
+    if ((unsigned char)body[i] < 0x20 && body[i] != '\n')
+      return cu_error(CU_EINVAL, "a note's text must hold no control characters but newlines");
   unsigned char sig[4 + 64];
   size_t siglen = 64;
   unsigned char pub[32];
@@ -156,6 +160,16 @@ int note_verify(const char *note, size_t n, const char *name, const unsigned cha
   unsigned char id[4];
   note_key_id(name, pub, id);
   const char *p = split + 2, *end = note + n;
+  /* C2SP: everything after the blank line is signature lines, each
+   * "— name base64"; a note with anything else there is malformed. */
+  for (const char *q = p; q < end;) {
+    const char *eol = memchr(q, '\n', (size_t)(end - q));
+    size_t dl = strlen(dash);
+    const char *sp = eol && (size_t)(eol - q) > dl ? memchr(q + dl, ' ', (size_t)(eol - q - dl)) : NULL;
+    if (!eol || (size_t)(eol - q) <= dl || memcmp(q, dash, dl) || !sp || sp == q + dl || sp + 1 == eol)
+      return cu_error(CU_ECORRUPT, "the note has a line after its text that is not a signature line");
+    q = eol + 1;
+  }
   while (p < end) {
     const char *eol = memchr(p, '\n', (size_t)(end - p));
     if (!eol) return cu_error(CU_ECORRUPT, "a signature line does not end in a newline");
