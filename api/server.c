@@ -520,7 +520,7 @@ int api_run(const api_config *cfg) {
   free(p);
   if (rc) goto done;
 
-  probe_job_ctx probe = {a.ix, a.st, CU_PROBE_TIMEOUT_SEC};
+  probe_job_ctx probe = {a.ix, a.st, CU_PROBE_TIMEOUT_SEC, a.lg};
   stamp_job_ctx stamp = {a.ix, a.lg, a.ts, cfg->tsa_url ? cfg->tsa_url : "built-in", NULL};
   /* A stamp waits for its TSA however long it is down: retried until done. */
   int64_t stamp_max = (int64_t)(cfg->stamp_retry_max_s > 0 ? cfg->stamp_retry_max_s : 300) * 1000000;

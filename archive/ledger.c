@@ -25,6 +25,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "cu_limits.h"
 #include "err.h"
 #include "fsutil.h"
 #include "hash.h"
@@ -403,6 +404,33 @@ int ledger_consistency(ledger *lg, uint64_t first, uint64_t second,
                        merkle_hash path[MERKLE_MAX_PATH], int *n) {
   int rc = check_size(lg, second);
   return rc ? rc : merkle_consistency_proof(node_get, lg->ix, first, second, path, n);
+}
+
+typedef struct {
+  idx *ix;
+  const char *type;
+  bool found;
+} has_ctx;
+
+static int has_one(uint64_t index, void *ud) {
+  has_ctx *c = ud;
+  cu_buf bytes = CU_BUF_INIT(CU_MAX_RECORD_BYTES);
+  json_t *ev = NULL;
+  int rc = idx_ledger_entry_get(c->ix, index, &bytes);
+  if (!rc && !cu_json_parse(bytes.data, bytes.len, &ev)) {
+    const char *type = cu_json_str(ev, "type");
+    if (type && !strcmp(type, c->type)) c->found = true;
+  }
+  json_decref(ev);
+  cu_buf_release(&bytes);
+  return rc ? rc : c->found;
+}
+
+int ledger_evidence_has(ledger *lg, const char *evidence_id, const char *type, bool *found) {
+  has_ctx c = {lg->ix, type, false};
+  int rc = idx_evidence_events(lg->ix, evidence_id, has_one, &c);
+  *found = c.found;
+  return rc;
 }
 
 int ledger_sth_latest(ledger *lg, json_t **out) { return idx_sth_latest(lg->ix, out); }

@@ -47,6 +47,10 @@ void ledger_free(ledger *lg);
  * is the index of the first event. */
 int ledger_commit(ledger *lg, idx_batch *b, json_t *const *events, int n, uint64_t *first);
 
+/* Whether the item's chain of custody holds an event of this type (a job
+ * re-run after a crash uses it not to record its outcome twice). */
+int ledger_evidence_has(ledger *lg, const char *evidence_id, const char *type, bool *found);
+
 /* The number of committed events. */
 uint64_t ledger_size(ledger *lg);
 int ledger_entry(ledger *lg, uint64_t index, cu_buf *out);

@@ -32,6 +32,23 @@ int probe_job_run(void *ud, const char *job_id, const json_t *job) {
   if (rc) goto done;
   cu_json_set_time(media, "probed_at", cu_now_us());
   rc = idx_evidence_update(c->ix, evid, set_media, media);
+  bool known = false;
+  if (!rc && c->lg) rc = ledger_evidence_has(c->lg, evid, "probed", &known);
+  if (!rc && c->lg && !known) {
+    /* After the record: a crash in between re-runs the job, which then
+     * finds the record written and adds the event once. */
+    json_t *ev = json_object();
+    cu_json_set_str(ev, "type", "probed");
+    cu_json_set_str(ev, "evidence", evid);
+    cu_json_set_str(ev, "sha256", sha);
+    static const char *const copied[] = {"status", "reason", "container", "duration_s"};
+    for (size_t i = 0; i < sizeof copied / sizeof *copied; i++) {
+      json_t *v = json_object_get(media, copied[i]);
+      if (v) json_object_set(ev, copied[i], v);
+    }
+    rc = ledger_commit(c->lg, NULL, &ev, 1, NULL);
+    json_decref(ev);
+  }
   if (!rc && !strcmp(cu_json_str(media, "status") ? cu_json_str(media, "status") : "", "unparseable"))
     cu_warn("evidence %s is not media libavformat can read (%s); kept as received", evid,
             cu_json_str(media, "reason"));

@@ -32,6 +32,13 @@ int stamp_job_run(void *ud, const char *job_id, const json_t *job) {
   int rc = idx_evidence_get(c->ix, evid ? evid : "", &rec);
   if (rc) return rc;
   const char *sha = cu_json_str(rec, "sha256");
+  /* A job that ran to its end before a crash kept it from being marked done
+   * runs again: its event is there already. */
+  bool done = false;
+  if ((rc = ledger_evidence_has(c->lg, evid, "timestamped", &done)) || done) {
+    json_decref(rec);
+    return rc;
+  }
   idx_batch *b = idx_batch_new(c->ix);
   tsa_info info = {0};
   bool fresh = false;

@@ -15,6 +15,15 @@
 #   t_on_exit COMMAND                run COMMAND first when the test ends (any way)
 #   t_small_disk SIZE                make the server's home a SIZE tmpfs at $MNT
 #                                    (root only; else the test is skipped, 77)
+# For the ledger and time-stamp tests (t4xxx):
+#   MV ARGS...                       the independent verifier, merkle_verify.py
+#   t_put TOKEN FILE DEVICE          one-request upload of FILE; prints the evidence id
+#   t_sth_at_least N [S]             wait (10 s) for a signed head of size >= N; prints it
+#   t_wait_200 URL OUT [S]           GET URL as admin until 200 (15 s); body to OUT
+#   t_free_port                      a loopback port nothing listens on
+#   t_tsa_pki DIR [NAME]             CA + TSA certificate + tsa.cnf in DIR (openssl CLI)
+#   t_tsa_start DIR PORT             tsa_server.py for DIR/tsa.cnf on PORT (0: any);
+#                                    sets TSA_PORT, TSA_PID, TSA_URL
 #
 # The environment provides CUSTOS (the binary) and, optionally,
 # CUSTOS_TEST_TMP (where temporary directories go).
@@ -155,4 +164,98 @@ hdr() { t_header "$1" "$T/h" || true; }
 auth() { printf 'Authorization: Bearer %s' "$1"; }
 metric() {
   curl -sS -H "$(auth "$ADMIN")" "$URL/metrics" | awk -v n="$1" '$1 == n { print $2 }'
+}
+
+# ---- ledger and time-stamp tests (t4xxx) ----------------------------------
+IT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# The independent verifier (merkle_verify.py: RFC 9162 proofs, signed notes).
+MV() { python3 "$IT_DIR/merkle_verify.py" "$@"; }
+
+# t_put TOKEN FILE DEVICE: a creation-with-upload of FILE; prints the evidence id.
+t_put() {
+  call -X POST "${TUS[@]}" "${OCT[@]}" -H "$(auth "$1")" -H "Upload-Length: $(stat -c %s "$2")" \
+    -H "Upload-Metadata: filename $(b64 "$(basename "$2")"),device_id $(b64 "$3")" \
+    --data-binary "@$2" "$URL/v1/uploads"
+  assert_eq 201 "$ST" "upload of $2"
+  local ev
+  ev=$(hdr Custos-Evidence-Id)
+  [ -n "$ev" ] || fail "no Custos-Evidence-Id for $2"
+  echo "$ev"
+}
+
+# t_sth_at_least N [SECONDS]: waits (10 s) for a signed head of at least N
+# events; prints its JSON.
+t_sth_at_least() {
+  local s i
+  for i in $(seq 1 $((${2:-10} * 10))); do
+    s=$(curl -sS -H "$(auth "$ADMIN")" "$URL/v1/ledger/sth" || true)
+    [ "$(jq -r '.size // 0' <<<"$s" 2>/dev/null || echo 0)" -ge "$1" ] && { echo "$s"; return; }
+    sleep 0.1
+  done
+  fail "no signed tree head of size >= $1 within ${2:-10} s (last: $s)"
+}
+
+# t_wait_200 URL OUT [SECONDS]: GETs URL as admin until it answers 200
+# (default 15 s); the body goes to OUT.
+t_wait_200() {
+  local st i
+  for i in $(seq 1 $((${3:-15} * 5))); do
+    st=$(curl -sS -o "$2" -w '%{http_code}' -H "$(auth "$ADMIN")" "$1" || true)
+    [ "$st" = 200 ] && return
+    sleep 0.2
+  done
+  fail "GET $1 did not answer 200 within ${3:-15} s (last: $st $(head -c 300 "$2"))"
+}
+
+t_free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# t_tsa_pki DIR [NAME]: a CA (ca.pem) and a TSA certificate it issued
+# (tsa.pem/tsa.key, extendedKeyUsage critical timeStamping), and tsa.cnf for
+# `openssl ts -reply`, all in DIR, made with the openssl CLI.
+t_tsa_pki() {
+  local d=$1 name=${2:-Test TSA}
+  mkdir -p "$d"
+  printf '%s\n' '[req]' 'distinguished_name = dn' '[dn]' '[ca]' 'basicConstraints = critical,CA:TRUE' \
+    'keyUsage = critical,keyCertSign,cRLSign' 'subjectKeyIdentifier = hash' '[tsa]' \
+    'basicConstraints = critical,CA:FALSE' 'keyUsage = critical,digitalSignature,nonRepudiation' \
+    'extendedKeyUsage = critical,timeStamping' 'subjectKeyIdentifier = hash' \
+    'authorityKeyIdentifier = keyid:always' >"$d/x509.cnf"
+  openssl req -x509 -config "$d/x509.cnf" -extensions ca -newkey ec -pkeyopt ec_paramgen_curve:P-256 \
+    -nodes -keyout "$d/ca.key" -out "$d/ca.pem" -days 30 -subj "/CN=$name root" 2>"$d/pki.err" &&
+    openssl req -new -config "$d/x509.cnf" -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+      -keyout "$d/tsa.key" -out "$d/tsa.csr" -subj "/CN=$name" 2>>"$d/pki.err" &&
+    openssl x509 -req -in "$d/tsa.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -set_serial 0x$RANDOM$RANDOM \
+      -days 30 -extfile "$d/x509.cnf" -extensions tsa -out "$d/tsa.pem" 2>>"$d/pki.err" ||
+    fail "cannot make the test TSA's certificates: $(cat "$d/pki.err")"
+  printf '%s\n' '[tsa]' 'default_tsa = tsa_config1' '[tsa_config1]' 'serial = ./tsaserial' \
+    'signer_cert = ./tsa.pem' 'certs = ./ca.pem' 'signer_key = ./tsa.key' 'signer_digest = sha256' \
+    'default_policy = 1.3.6.1.4.1.99999.1.1' 'other_policies = 1.3.6.1.4.1.99999.1.2' \
+    'digests = sha256, sha384, sha512' 'accuracy = secs:1' 'ordering = yes' 'tsa_name = yes' \
+    'ess_cert_id_alg = sha256' >"$d/tsa.cnf"
+}
+
+# t_tsa_start DIR PORT: runs tsa_server.py for DIR/tsa.cnf on PORT (0: any
+# free port) until the test ends; sets TSA_PORT, TSA_PID, TSA_URL.
+t_tsa_start() {
+  rm -f "$1/ready"
+  python3 "$IT_DIR/tsa_server.py" "$2" "$1/tsa.cnf" "$1/ready" 2>>"$1/tsa.log" &
+  TSA_PID=$!
+  t_bg "$TSA_PID"
+  local i
+  for i in $(seq 1 100); do
+    [ -s "$1/ready" ] && break
+    kill -0 "$TSA_PID" 2>/dev/null || fail "tsa_server.py exited: $(cat "$1/tsa.log")"
+    sleep 0.05
+  done
+  [ -s "$1/ready" ] || fail "tsa_server.py did not start within 5 s"
+  TSA_PORT=$(cat "$1/ready")
+  TSA_URL="http://127.0.0.1:$TSA_PORT/tsa"
+}
+
+# no_probed: drops "probed" events from the /events answer in $BODY (the probe
+# job runs beside the stamp job, so where its event falls varies).
+no_probed() {
+  BODY=$(jq '.events |= map(select(.event.type != "probed"))' <<<"$BODY")
 }
