@@ -234,8 +234,11 @@ static int send_token(req *r, const char *imprint, const char *what) {
   cu_buf der = CU_BUF_INIT(1 << 20);
   int rc = idx_timestamp_get(r->a->ix, imprint, &der);
   if (rc == CU_ENOTFOUND) {
-    char msg[256];
-    snprintf(msg, sizeof msg, "%s has no time-stamp token yet: its stamp job is queued", what);
+    char msg[384];
+    snprintf(msg, sizeof msg,
+             "%s has no time-stamp token yet: its stamp job is queued, or retrying while the "
+             "TSA is unreachable or its answers fail verification (the server log says which)",
+             what);
     rc = respond_status(r, 404, "not_found", msg, NULL);
   } else if (rc) {
     rc = respond_error(r, rc, NULL);

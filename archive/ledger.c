@@ -19,6 +19,7 @@
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,15 +37,27 @@
 #include "timeu.h"
 #include "banned.h"
 
+/* One caller's part of a group. The caller does the per-event work (the
+ * canonical bytes, the leaf hash) before it queues, on its own core. */
 typedef struct commit_req {
   idx_batch *b;
-  json_t *const *events;
   int n;
+  char **bytes;
+  size_t *lens;
+  merkle_hash *leaves;
+  char (*evidence)[CU_ID_LEN + 1]; /* "" when an event names no evidence */
   uint64_t first;
   int rc;
   char err[512];
   bool done;
+  sem_t sem; /* posted once: when done, or when handed the writer role */
   struct commit_req *next;
+  struct commit_req *wake; /* the next of the group to wake, once done */
+  /* Room for a few events without allocating (one is the common case). */
+  char *bytes_in[4];
+  size_t lens_in[4];
+  merkle_hash leaves_in[4];
+  char evidence_in[4][CU_ID_LEN + 1];
 } commit_req;
 
 struct ledger {
@@ -54,7 +67,6 @@ struct ledger {
   int64_t interval_us;
 
   pthread_mutex_t mu; /* the queue and the writer role */
-  pthread_cond_t done_cv;
   commit_req *head, *tail;
   bool writing;
   merkle_frontier fr; /* the writer's */
@@ -246,7 +258,6 @@ int ledger_open(ledger **out, idx *ix, const ledger_opts *opts) {
   lg->ix = ix;
   lg->interval_us = opts->sth_interval_us > 0 ? opts->sth_interval_us : 1000000;
   pthread_mutex_init(&lg->mu, NULL);
-  pthread_cond_init(&lg->done_cv, NULL);
   pthread_mutex_init(&lg->state_mu, NULL);
   pthread_condattr_t ca;
   pthread_condattr_init(&ca);
@@ -277,78 +288,119 @@ int ledger_open(ledger **out, idx *ix, const ledger_opts *opts) {
 
 /* ---- appends ----------------------------------------------------------- */
 
-typedef struct {
-  idx_batch *b;
-} emit_ctx;
-
 static void emit_node(void *ud, unsigned level, uint64_t index, const merkle_hash h) {
-  idx_batch_put_ledger_node(((emit_ctx *)ud)->b, level, index, h);
+  idx_batch_put_ledger_node(ud, level, index, h);
 }
 
-static int write_group(ledger *lg, commit_req *group) {
-  idx_batch *g = idx_batch_new(lg->ix);
-  merkle_frontier saved = lg->fr;
-  emit_ctx ec = {g};
-  int64_t now = cu_now_us();
+/* Numbers the group's events on the tree's right edge; b gets the entries,
+ * the new subtree hashes and the evidence links. Writer role held. */
+static void build_group(ledger *lg, commit_req *group, idx_batch *b) {
   for (commit_req *r = group; r; r = r->next) {
-    if (r->b) idx_batch_append(g, r->b);
     r->first = lg->fr.size;
     for (int i = 0; i < r->n; i++) {
-      json_t *ev = r->events[i];
-      if (!json_object_get(ev, "at")) cu_json_set_time(ev, "at", now);
-      size_t len;
-      char *bytes = cu_json_canon(ev, &len);
       uint64_t index = lg->fr.size;
-      merkle_hash leaf;
-      merkle_leaf(bytes, len, leaf);
-      idx_batch_put_ledger_entry(g, index, bytes, len);
-      merkle_frontier_append(&lg->fr, leaf, emit_node, &ec);
-      const char *evid = cu_json_str(ev, "evidence");
-      if (evid && cu_id_valid(evid)) idx_batch_add_evidence_event(g, evid, index);
-      free(bytes);
+      idx_batch_put_ledger_entry(b, index, r->bytes[i], r->lens[i]);
+      merkle_frontier_append(&lg->fr, r->leaves[i], emit_node, b);
+      if (r->evidence[i][0]) idx_batch_add_evidence_event(b, r->evidence[i], index);
     }
   }
-  int rc = idx_batch_commit(lg->ix, g);
-  idx_batch_free(g);
+}
+
+/* The writer role: take the queue, number it, write it as one synced batch,
+ * then hand the role to the first caller that queued meanwhile. The group's
+ * callers wake one another in a chain, so the futex calls are not all on
+ * the writer's (serial) path. */
+static void lead(ledger *lg, commit_req *me) {
+  pthread_mutex_lock(&lg->mu);
+  commit_req *group = lg->head;
+  lg->head = lg->tail = NULL;
+  pthread_mutex_unlock(&lg->mu);
+
+  int n = 0;
+  for (commit_req *r = group; r; r = r->next) n++;
+  idx_batch **batches = cu_xcalloc((size_t)n + 1, sizeof *batches);
+  idx_batch *mine = idx_batch_new(lg->ix);
+  n = 0;
+  for (commit_req *r = group; r; r = r->next) batches[n++] = r->b;
+  batches[n++] = mine;
+  merkle_frontier saved = lg->fr;
+  build_group(lg, group, mine);
+  int rc = idx_commit_many(lg->ix, batches, n);
+  char err[512] = "";
   if (rc) {
-    lg->fr = saved;
-    return rc;
+    snprintf(err, sizeof err, "%s", cu_errmsg());
+    lg->fr = saved; /* nothing was written: no gap */
+  } else {
+    pthread_mutex_lock(&lg->state_mu);
+    lg->size = lg->fr.size;
+    merkle_frontier_root(&lg->fr, lg->root);
+    pthread_cond_signal(&lg->grew_cv);
+    pthread_mutex_unlock(&lg->state_mu);
   }
-  pthread_mutex_lock(&lg->state_mu);
-  lg->size = lg->fr.size;
-  merkle_frontier_root(&lg->fr, lg->root);
-  pthread_cond_signal(&lg->grew_cv);
-  pthread_mutex_unlock(&lg->state_mu);
-  return 0;
+  idx_batch_free(mine);
+  free(batches);
+
+  pthread_mutex_lock(&lg->mu);
+  commit_req *next = lg->head;
+  if (!next) lg->writing = false;
+  pthread_mutex_unlock(&lg->mu);
+  if (next) sem_post(&next->sem);
+  commit_req *first = NULL, **link = &first;
+  for (commit_req *r = group; r; r = r->next) {
+    r->rc = rc;
+    if (rc) snprintf(r->err, sizeof r->err, "%s", err);
+    r->done = true;
+    if (r != me) {
+      *link = r;
+      link = &r->wake;
+    }
+  }
+  *link = NULL;
+  if (first) sem_post(&first->sem);
 }
 
 int ledger_commit(ledger *lg, idx_batch *b, json_t *const *events, int n, uint64_t *first) {
-  commit_req me = {.b = b, .events = events, .n = n};
+  commit_req me = {.b = b, .n = n};
+  bool big = n > 4;
+  me.bytes = big ? cu_xcalloc((size_t)n, sizeof *me.bytes) : me.bytes_in;
+  me.lens = big ? cu_xcalloc((size_t)n, sizeof *me.lens) : me.lens_in;
+  me.leaves = big ? cu_xcalloc((size_t)n, sizeof *me.leaves) : me.leaves_in;
+  me.evidence = big ? cu_xcalloc((size_t)n, sizeof *me.evidence) : me.evidence_in;
+  int64_t now = cu_now_us();
+  for (int i = 0; i < n; i++) {
+    if (!json_object_get(events[i], "at")) cu_json_set_time(events[i], "at", now);
+    me.bytes[i] = cu_json_canon(events[i], &me.lens[i]);
+    merkle_leaf(me.bytes[i], me.lens[i], me.leaves[i]);
+    const char *evid = cu_json_str(events[i], "evidence");
+    if (evid && cu_id_valid(evid)) memcpy(me.evidence[i], evid, CU_ID_LEN + 1);
+  }
+  sem_init(&me.sem, 0, 0);
   pthread_mutex_lock(&lg->mu);
   if (lg->tail) lg->tail->next = &me;
   else lg->head = &me;
   lg->tail = &me;
-  while (!me.done) {
-    if (lg->writing) {
-      pthread_cond_wait(&lg->done_cv, &lg->mu);
-      continue;
-    }
-    lg->writing = true;
-    commit_req *group = lg->head;
-    lg->head = lg->tail = NULL;
-    pthread_mutex_unlock(&lg->mu);
-    int rc = write_group(lg, group);
-    pthread_mutex_lock(&lg->mu);
-    for (commit_req *r = group, *next; r; r = next) {
-      next = r->next;
-      r->rc = rc;
-      if (rc) snprintf(r->err, sizeof r->err, "%s", cu_errmsg());
-      r->done = true;
-    }
-    lg->writing = false;
-    pthread_cond_broadcast(&lg->done_cv);
-  }
+  bool leader = !lg->writing;
+  if (leader) lg->writing = true;
   pthread_mutex_unlock(&lg->mu);
+  for (;;) {
+    if (!leader)
+      while (sem_wait(&me.sem) && errno == EINTR) {
+      }
+    if (me.done) {
+      if (!leader && me.wake) sem_post(&me.wake->sem);
+      break;
+    }
+    lead(lg, &me); /* took the role or was handed it: me is in the group it writes */
+    leader = true;
+  }
+  sem_destroy(&me.sem);
+  for (int i = 0; i < n; i++) free(me.bytes[i]);
+  if (big) {
+    free(me.bytes);
+    free(me.lens);
+    free(me.leaves);
+    free(me.evidence);
+  }
   if (me.rc) return cu_error(me.rc, "%s", me.err);
   if (first) *first = me.first;
   return 0;
@@ -574,7 +626,6 @@ void ledger_free(ledger *lg) {
   }
   OPENSSL_cleanse(lg->seed, sizeof lg->seed);
   pthread_mutex_destroy(&lg->mu);
-  pthread_cond_destroy(&lg->done_cv);
   pthread_mutex_destroy(&lg->state_mu);
   pthread_cond_destroy(&lg->grew_cv);
   free(lg);

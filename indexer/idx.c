@@ -7,6 +7,7 @@
  * (listing loads each record by id and skips ids that vanished). */
 #include "idx_int.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -63,7 +64,7 @@ int idx_open(idx **out, const char *dir) {
   /* Metadata only: small memtables and one shared budget keep the
    * server's memory flat however many column families exist. */
   rocksdb_options_set_write_buffer_size(ix->opts, 4 << 20);
-  rocksdb_options_set_db_write_buffer_size(ix->opts, 32 << 20);
+  rocksdb_options_set_db_write_buffer_size(ix->opts, 64 << 20);
   rocksdb_options_set_keep_log_file_num(ix->opts, 5);
   rocksdb_options_set_info_log_level(ix->opts, 2 /* WARN */);
   rocksdb_options_set_max_background_jobs(ix->opts, 2);
@@ -72,8 +73,17 @@ int idx_open(idx **out, const char *dir) {
   rocksdb_block_based_options_set_block_cache(ix->topts, ix->cache);
   rocksdb_options_set_block_based_table_factory(ix->opts, ix->topts);
 
+  /* The ledger takes every event: bigger memtables there mean fewer
+   * flushes and compactions under load; its tree nodes are hashes, which no
+   * compressor can shrink. */
+  ix->ledger_opts = rocksdb_options_create_copy(ix->opts);
+  rocksdb_options_set_write_buffer_size(ix->ledger_opts, 16 << 20);
+  ix->node_opts = rocksdb_options_create_copy(ix->ledger_opts);
+  rocksdb_options_set_compression(ix->node_opts, rocksdb_no_compression);
   const rocksdb_options_t *cf_opts[CF_COUNT];
   for (int i = 0; i < CF_COUNT; i++) cf_opts[i] = ix->opts;
+  cf_opts[CF_LEDGER] = cf_opts[CF_EVIDENCE_EVENTS] = ix->ledger_opts;
+  cf_opts[CF_LEDGER_NODE] = ix->node_opts;
   char *err = NULL;
   ix->db = rocksdb_open_column_families(ix->opts, dir, CF_COUNT, cf_names, cf_opts, ix->cf, &err);
   if (err) {
@@ -104,6 +114,8 @@ void idx_close(idx *ix) {
   if (ix->ropts) rocksdb_readoptions_destroy(ix->ropts);
   if (ix->wopts) rocksdb_writeoptions_destroy(ix->wopts);
   rocksdb_options_destroy(ix->opts);
+  if (ix->ledger_opts) rocksdb_options_destroy(ix->ledger_opts);
+  if (ix->node_opts) rocksdb_options_destroy(ix->node_opts);
   rocksdb_block_based_options_destroy(ix->topts);
   rocksdb_cache_destroy(ix->cache);
   pthread_mutex_destroy(&ix->count_lock);
@@ -124,12 +136,6 @@ void idx_batch_free(idx_batch *b) {
   free(b);
 }
 
-void idx_batch_append(idx_batch *dst, const idx_batch *src) {
-  if (src->ops.len) cu_buf_add(&dst->ops, src->ops.data, src->ops.len);
-  dst->evidence_added += src->evidence_added;
-}
-
-bool idx_batch_empty(const idx_batch *b) { return b->ops.len == 0; }
 
 enum { OP_PUT = 1, OP_DEL = 2 };
 
@@ -144,8 +150,7 @@ static void op_add(idx_batch *b, int op, enum idx_cf cf, const void *key, size_t
   if (vlen) cu_buf_add(&b->ops, val, vlen);
 }
 
-static rocksdb_writebatch_t *to_writebatch(idx *ix, const idx_batch *b) {
-  rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+static void to_writebatch(idx *ix, const idx_batch *b, rocksdb_writebatch_t *wb) {
   const unsigned char *p = (const unsigned char *)b->ops.data, *end = p + b->ops.len;
   while (p && p + 10 <= end) {
     uint32_t k, v;
@@ -156,30 +161,36 @@ static rocksdb_writebatch_t *to_writebatch(idx *ix, const idx_batch *b) {
     else rocksdb_writebatch_delete_cf(wb, ix->cf[p[1]], key, k);
     p += 10 + k + v;
   }
-  return wb;
 }
 
-int idx_batch_commit(idx *ix, idx_batch *b) {
+int idx_commit_many(idx *ix, idx_batch *const *batches, int n) {
   char *err = NULL;
-  if (!b->evidence_added) {
-    rocksdb_writebatch_t *wb = to_writebatch(ix, b);
+  uint64_t added = 0;
+  rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
+  for (int i = 0; i < n; i++) {
+    if (!batches[i]) continue;
+    to_writebatch(ix, batches[i], wb);
+    added += batches[i]->evidence_added;
+  }
+  if (!added) {
     rocksdb_write(ix->db, ix->wopts, wb, &err);
     rocksdb_writebatch_destroy(wb);
     return err ? rocks_error(err, "write") : 0;
   }
   /* The count is written in the same batch as the records it counts. */
   pthread_mutex_lock(&ix->count_lock);
-  uint64_t n = ix->evidence_count + b->evidence_added;
-  json_t *v = json_integer((json_int_t)n);
-  idx_batch_put_meta(b, "evidence_count", v);
-  json_decref(v);
-  rocksdb_writebatch_t *wb = to_writebatch(ix, b);
+  uint64_t count = ix->evidence_count + added;
+  char v[24];
+  int vn = snprintf(v, sizeof v, "%llu", (unsigned long long)count);
+  rocksdb_writebatch_put_cf(wb, ix->cf[CF_META], "evidence_count", 14, v, (size_t)vn);
   rocksdb_write(ix->db, ix->wopts, wb, &err);
-  rocksdb_writebatch_destroy(wb);
-  if (!err) ix->evidence_count = n;
+  if (!err) ix->evidence_count = count;
   pthread_mutex_unlock(&ix->count_lock);
+  rocksdb_writebatch_destroy(wb);
   return err ? rocks_error(err, "write") : 0;
 }
+
+int idx_batch_commit(idx *ix, idx_batch *b) { return idx_commit_many(ix, &b, 1); }
 
 uint64_t idx_evidence_count(idx *ix) {
   pthread_mutex_lock(&ix->count_lock);

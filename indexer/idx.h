@@ -26,9 +26,9 @@ void idx_batch_free(idx_batch *b);
 /* Writes the batch atomically and durably (WAL fsync). The batch stays
  * owned by the caller. */
 int idx_batch_commit(idx *ix, idx_batch *b);
-/* Appends src's operations to dst (src is unchanged). */
-void idx_batch_append(idx_batch *dst, const idx_batch *src);
-bool idx_batch_empty(const idx_batch *b);
+/* Writes several batches (NULL entries skipped) as one atomic, durable
+ * write, in order. */
+int idx_commit_many(idx *ix, idx_batch *const *batches, int n);
 
 /* ---- evidence ---------------------------------------------------------
  * A record has at least: id (UUIDv7), sha256 (64 hex), device_id,

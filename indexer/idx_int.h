@@ -33,7 +33,7 @@ enum idx_cf {
 
 struct idx {
   rocksdb_t *db;
-  rocksdb_options_t *opts;
+  rocksdb_options_t *opts, *ledger_opts, *node_opts;
   rocksdb_cache_t *cache;
   rocksdb_block_based_table_options_t *topts;
   rocksdb_column_family_handle_t *cf[CF_COUNT];
@@ -45,8 +45,9 @@ struct idx {
 };
 
 /* A batch is a log of operations, turned into a RocksDB WriteBatch at
- * commit, so that batches can be appended to one another: the ledger
- * commits many callers' batches, with their events, as one synced write. */
+ * commit, so that several batches can go into one write: the ledger commits
+ * many callers' batches, with their events, as one synced write (RocksDB
+ * 7.8's C API cannot merge WriteBatches across column families). */
 struct idx_batch {
   idx *ix;
   cu_buf ops; /* [op][cf][klen u32][vlen u32][key][value] ... */
