@@ -80,6 +80,7 @@ struct ledger {
   bool have_sth;
   int64_t sth_at_us;
   bool stop, signer_running, inconsistent;
+  bool signer_idle; /* waiting for the tree to grow */
   pthread_t signer;
   ledger_sth_hook hook;
   void *hook_ud;
@@ -334,7 +335,10 @@ static void lead(ledger *lg, commit_req *me) {
     pthread_mutex_lock(&lg->state_mu);
     lg->size = lg->fr.size;
     merkle_frontier_root(&lg->fr, lg->root);
-    pthread_cond_signal(&lg->grew_cv);
+    /* Only a signer waiting for growth is woken: one in its interval wakes
+     * on its own, and waking it at every commit would have it contend for
+     * this lock with the writer. */
+    if (lg->signer_idle) pthread_cond_signal(&lg->grew_cv);
     pthread_mutex_unlock(&lg->state_mu);
   }
   idx_batch_free(mine);
@@ -561,7 +565,9 @@ static void *signer_main(void *arg) {
     bool pending = !lg->inconsistent && (!lg->have_sth || lg->size > lg->sth_size);
     if (lg->stop && !pending) break;
     if (!pending) {
+      lg->signer_idle = true;
       pthread_cond_wait(&lg->grew_cv, &lg->state_mu);
+      lg->signer_idle = false;
       continue;
     }
     int64_t wait = lg->sth_at_us + lg->interval_us - cu_now_us();
