@@ -1,12 +1,14 @@
 /* DESIGN: group commit. A synced RocksDB write costs a few hundred
- * microseconds, far more than hashing an event, so appends queue up and
- * the first caller to find no writer at work becomes the writer: it takes
- * everything queued, numbers the events in queue order, extends the
- * in-memory right edge of the tree (merkle_frontier) and writes the
- * callers' own batches, the entries and every newly completed subtree hash
- * as one synced batch. Callers that queued meanwhile wait for it and the
- * next writer takes them all. The frontier is touched only by the writer;
- * if the write fails it is put back, so a failed commit leaves no gap.
+ * microseconds, far more than hashing an event, so appends queue up. Each
+ * caller first canonicalises and hashes its own events (on its own core),
+ * then queues; the first caller to find no writer at work becomes the
+ * writer: it takes everything queued, numbers the events in queue order,
+ * extends the in-memory right edge of the tree (merkle_frontier) and writes
+ * the callers' batches, the entries and every newly completed subtree hash
+ * as one synced write. It then hands the writer role to the first caller
+ * that queued meanwhile, and wakes its group as a chain. The frontier is
+ * touched only by the writer; if the write fails it is put back, so a
+ * failed commit leaves no gap.
  *
  * Signing is off that path: a signer thread wakes when the tree grows,
  * waits out the interval since its last head, proves the new head
