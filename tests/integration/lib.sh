@@ -24,6 +24,9 @@
 #   t_tsa_pki DIR [NAME]             CA + TSA certificate + tsa.cnf in DIR (openssl CLI)
 #   t_tsa_start DIR PORT             tsa_server.py for DIR/tsa.cnf on PORT (0: any);
 #                                    sets TSA_PORT, TSA_PID, TSA_URL
+#   no_probed                        drop "probed" events from an /events answer in $BODY
+#   t_fresh NAME, t_verify ARGS...   a copy of the archive $PRISTINE; custos verify on it
+#                                    (text and --json; VRC, $T/v.txt, $T/v.json)
 #
 # The environment provides CUSTOS (the binary) and, optionally,
 # CUSTOS_TEST_TMP (where temporary directories go).
@@ -258,4 +261,20 @@ t_tsa_start() {
 # job runs beside the stamp job, so where its event falls varies).
 no_probed() {
   BODY=$(jq '.events |= map(select(.event.type != "probed"))' <<<"$BODY")
+}
+
+# t_fresh NAME: a copy of the stopped archive $PRISTINE at $T/NAME; sets HOME_DIR.
+t_fresh() {
+  HOME_DIR="$T/$1"
+  cp -a "$PRISTINE" "$HOME_DIR"
+}
+
+# t_verify ARGS...: custos verify --home $HOME_DIR, as text and as --json;
+# sets VRC (the exit status, the same for both), writes $T/v.txt and $T/v.json.
+t_verify() {
+  VRC=0
+  "$CUSTOS" verify --home "$HOME_DIR" "$@" >"$T/v.txt" 2>&1 || VRC=$?
+  local rc=0
+  "$CUSTOS" verify --home "$HOME_DIR" --json "$@" >"$T/v.json" 2>"$T/v.err" || rc=$?
+  assert_eq "$VRC" "$rc" "verify's exit status with and without --json"
 }

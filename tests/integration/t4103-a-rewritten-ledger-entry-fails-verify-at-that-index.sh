@@ -32,27 +32,16 @@ heads=$("$CUSTOS_TAMPER" --home "$PRISTINE" --heads)
 covering=$(awk '$1 > 3' <<<"$heads" | sort -n | tr '\n' ' ')
 [ -n "$covering" ] || fail "no signed head covers index 3 (heads: $heads)"
 
-fresh() { # NAME: a fresh copy of the stopped archive; sets HOME_DIR
-  HOME_DIR="$T/$1"
-  cp -a "$PRISTINE" "$HOME_DIR"
-}
-verify() { # ARGS...: runs custos verify; sets VRC, writes $T/v.txt and $T/v.json
-  VRC=0
-  "$CUSTOS" verify --home "$HOME_DIR" "$@" >"$T/v.txt" 2>&1 || VRC=$?
-  local rc=0
-  "$CUSTOS" verify --home "$HOME_DIR" --json "$@" >"$T/v.json" 2>"$T/v.err" || rc=$?
-  assert_eq "$VRC" "$rc" "verify's exit status with and without --json"
-}
 
 # The untouched copy passes: what fails below is the tampering.
-fresh untouched
-verify
+t_fresh untouched
+t_verify
 assert_eq 0 "$VRC" "verify of the untouched archive ($(cat "$T/v.txt"))"
 
 # 1. One entry rewritten, the tree left as it was.
-fresh rewritten
+t_fresh rewritten
 "$CUSTOS_TAMPER" --home "$HOME_DIR" --rewrite-entry 3 2>"$T/tamper.log" || fail "custos-tamper: $(cat "$T/tamper.log")"
-verify
+t_verify
 assert_eq 3 "$VRC" "verify exit status after entry 3 was rewritten ($(cat "$T/v.txt"))"
 grep '^FAILED' "$T/v.txt" | grep -q 'ledger index 3\b' || fail "verify does not name ledger index 3: $(cat "$T/v.txt")"
 assert_eq 1 "$(jq '[.failures[] | select(.check == "ledger" and .index == 3)] | length' "$T/v.json")" \
@@ -68,9 +57,9 @@ assert_eq 200 "$ST" "the server with a rewritten entry answers for its evidence"
 t_stop_server
 
 # 2. The entry rewritten and the tree recomputed to match it.
-fresh retree
+t_fresh retree
 "$CUSTOS_TAMPER" --home "$HOME_DIR" --rewrite-entry-and-tree 3 2>"$T/tamper.log" || fail "custos-tamper: $(cat "$T/tamper.log")"
-verify
+t_verify
 assert_eq 3 "$VRC" "verify exit status after entry 3 and its tree were rewritten ($(cat "$T/v.txt"))"
 assert_eq 0 "$(jq '[.failures[] | select(.check != "sth")] | length' "$T/v.json")" \
   "failures other than signed heads when the tree was recomputed ($(jq -c .failures "$T/v.json"))"
@@ -87,9 +76,9 @@ timeout 20 "$CUSTOS" serve --home "$HOME_DIR" --listen 127.0.0.1:0 --port-file "
 grep -q 'no longer yields its signed tree head' "$SERVER_LOG" || fail "the server's log does not say why it refused: $(cat "$SERVER_LOG")"
 
 # 3. One entry deleted.
-fresh deleted
+t_fresh deleted
 "$CUSTOS_TAMPER" --home "$HOME_DIR" --delete-entry 5 2>"$T/tamper.log" || fail "custos-tamper: $(cat "$T/tamper.log")"
-verify
+t_verify
 assert_eq 3 "$VRC" "verify exit status after entry 5 was deleted ($(cat "$T/v.txt"))"
 grep -q '^FAILED ledger index 5 is missing' "$T/v.txt" || fail "verify does not say ledger index 5 is missing: $(cat "$T/v.txt")"
 assert_eq 1 "$(jq '[.failures[] | select(.check == "ledger" and .index == 5)] | length' "$T/v.json")" \

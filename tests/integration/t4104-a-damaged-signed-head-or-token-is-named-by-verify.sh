@@ -43,31 +43,20 @@ heads=$("$CUSTOS_TAMPER" --home "$PRISTINE" --heads | sort -n)
 [ "$(wc -l <<<"$heads")" -ge 2 ] || fail "the test needs at least two signed heads (have: $heads)"
 all_heads=$(tr '\n' ' ' <<<"$heads")
 
-fresh() { # NAME: a fresh copy of the stopped archive; sets HOME_DIR
-  HOME_DIR="$T/$1"
-  cp -a "$PRISTINE" "$HOME_DIR"
-}
-verify() { # ARGS...: runs custos verify; sets VRC, writes $T/v.txt and $T/v.json
-  VRC=0
-  "$CUSTOS" verify --home "$HOME_DIR" "$@" >"$T/v.txt" 2>&1 || VRC=$?
-  local rc=0
-  "$CUSTOS" verify --home "$HOME_DIR" --json "$@" >"$T/v.json" 2>"$T/v.err" || rc=$?
-  assert_eq "$VRC" "$rc" "verify's exit status with and without --json"
-}
 failures() { jq -c .failures "$T/v.json"; }
 
 # The untouched archive passes, with its own key and with the published one.
-fresh untouched
-verify
+t_fresh untouched
+t_verify
 assert_eq 0 "$VRC" "verify of the untouched archive ($(cat "$T/v.txt"))"
-verify --ledger-key "$T/own.vkey"
+t_verify --ledger-key "$T/own.vkey"
 assert_eq 0 "$VRC" "verify --ledger-key with the published vkey ($(cat "$T/v.txt"))"
 
 # 1. The last head's signature (the one that covers every event).
 size=$(tail -n 1 <<<"$heads")
-fresh sth
+t_fresh sth
 "$CUSTOS_TAMPER" --home "$HOME_DIR" --corrupt-sth "$size" 2>"$T/tamper.log" || fail "custos-tamper: $(cat "$T/tamper.log")"
-verify
+t_verify
 assert_eq 3 "$VRC" "verify exit status with a damaged head signature ($(cat "$T/v.txt"))"
 assert_eq 1 "$(jq .failure_count "$T/v.json")" "failure count ($(failures))"
 assert_eq "sth $size" "$(jq -r '.failures[0] | "\(.check) \(.size)"' "$T/v.json")" "the failure ($(failures))"
@@ -75,17 +64,17 @@ assert_match 'signature' "$(jq -r '.failures[0].message' "$T/v.json")" "the fail
 grep '^FAILED' "$T/v.txt" | grep -q "size $size:" || fail "verify does not name size $size: $(cat "$T/v.txt")"
 
 # 2. One evidence's time-stamp token.
-fresh token
+t_fresh token
 "$CUSTOS_TAMPER" --home "$HOME_DIR" --corrupt-token "${shas[1]}" 2>"$T/tamper.log" || fail "custos-tamper: $(cat "$T/tamper.log")"
-verify
+t_verify
 assert_eq 3 "$VRC" "verify exit status with a damaged token ($(cat "$T/v.txt"))"
 assert_eq 1 "$(jq .failure_count "$T/v.json")" "failure count ($(failures))"
 assert_eq "timestamp ${ids[1]}" "$(jq -r '.failures[0] | "\(.check) \(.evidence)"' "$T/v.json")" "the failure ($(failures))"
 grep '^FAILED' "$T/v.txt" | grep -q "${ids[1]}" || fail "verify does not name ${ids[1]}: $(cat "$T/v.txt")"
 
 # 3. The wrong key: every head fails its signature, and nothing else.
-fresh wrongkey
-verify --ledger-key "$T/other.vkey"
+t_fresh wrongkey
+t_verify --ledger-key "$T/other.vkey"
 assert_eq 3 "$VRC" "verify exit status with another server's key ($(cat "$T/v.txt"))"
 assert_eq 0 "$(jq '[.failures[] | select(.check != "sth")] | length' "$T/v.json")" \
   "failures other than signed heads with the wrong key ($(failures))"

@@ -27,17 +27,13 @@
 
 #include "buf.h"
 #include "err.h"
+#include "hex.h"
 #include "merkle.h"
 
 /* ---- helpers ----------------------------------------------------------- */
 
 static void unhex(const char *hex, unsigned char *out, size_t n) {
-  assert_int_equal(strlen(hex), 2 * n);
-  for (size_t i = 0; i < n; i++) {
-    unsigned v;
-    assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
-    out[i] = (unsigned char)v;
-  }
+  assert_int_equal(cu_hex_decode(hex, strlen(hex), out, n), 0);
 }
 
 static void assert_hash_equal(const unsigned char *a, const unsigned char *b) {

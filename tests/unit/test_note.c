@@ -23,18 +23,14 @@
 #include "buf.h"
 #include "err.h"
 #include "fsutil.h"
+#include "hex.h"
 #include "note.h"
 #include "test_util.h"
 
 /* ---- helpers ----------------------------------------------------------- */
 
 static void unhex(const char *hex, unsigned char *out, size_t n) {
-  assert_int_equal(strlen(hex), 2 * n);
-  for (size_t i = 0; i < n; i++) {
-    unsigned v;
-    assert_int_equal(sscanf(hex + 2 * i, "%2x", &v), 1);
-    out[i] = (unsigned char)v;
-  }
+  assert_int_equal(cu_hex_decode(hex, strlen(hex), out, n), 0);
 }
 
 /* Standard base64 with padding, via EVP; the caller frees. */
