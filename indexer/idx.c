@@ -64,7 +64,7 @@ int idx_open(idx **out, const char *dir) {
   /* Metadata only: small memtables and one shared budget keep the
    * server's memory flat however many column families exist. */
   rocksdb_options_set_write_buffer_size(ix->opts, 4 << 20);
-  rocksdb_options_set_db_write_buffer_size(ix->opts, 48 << 20);
+  rocksdb_options_set_db_write_buffer_size(ix->opts, 32 << 20);
   rocksdb_options_set_keep_log_file_num(ix->opts, 5);
   rocksdb_options_set_info_log_level(ix->opts, 2 /* WARN */);
   rocksdb_options_set_max_background_jobs(ix->opts, 2);
@@ -73,16 +73,13 @@ int idx_open(idx **out, const char *dir) {
   rocksdb_block_based_options_set_block_cache(ix->topts, ix->cache);
   rocksdb_options_set_block_based_table_factory(ix->opts, ix->topts);
 
-  /* The ledger takes every event: bigger memtables there mean fewer flushes
-   * and compactions competing with appends under load (bench/ledger); its
-   * tree nodes are hashes, which no compressor can shrink. */
-  ix->ledger_opts = rocksdb_options_create_copy(ix->opts);
-  rocksdb_options_set_write_buffer_size(ix->ledger_opts, 16 << 20);
-  ix->node_opts = rocksdb_options_create_copy(ix->ledger_opts);
+  /* The ledger's tree nodes are hashes, which no compressor can shrink.
+   * (Bigger memtables for the ledger were tried: RocksDB preallocates its
+   * WAL to the largest one, 18 MiB of disk at start-up.) */
+  ix->node_opts = rocksdb_options_create_copy(ix->opts);
   rocksdb_options_set_compression(ix->node_opts, rocksdb_no_compression);
   const rocksdb_options_t *cf_opts[CF_COUNT];
   for (int i = 0; i < CF_COUNT; i++) cf_opts[i] = ix->opts;
-  cf_opts[CF_LEDGER] = ix->ledger_opts;
   cf_opts[CF_LEDGER_NODE] = ix->node_opts;
   char *err = NULL;
   ix->db = rocksdb_open_column_families(ix->opts, dir, CF_COUNT, cf_names, cf_opts, ix->cf, &err);
@@ -114,7 +111,6 @@ void idx_close(idx *ix) {
   if (ix->ropts) rocksdb_readoptions_destroy(ix->ropts);
   if (ix->wopts) rocksdb_writeoptions_destroy(ix->wopts);
   rocksdb_options_destroy(ix->opts);
-  if (ix->ledger_opts) rocksdb_options_destroy(ix->ledger_opts);
   if (ix->node_opts) rocksdb_options_destroy(ix->node_opts);
   rocksdb_block_based_options_destroy(ix->topts);
   rocksdb_cache_destroy(ix->cache);

@@ -33,7 +33,7 @@ enum idx_cf {
 
 struct idx {
   rocksdb_t *db;
-  rocksdb_options_t *opts, *ledger_opts, *node_opts;
+  rocksdb_options_t *opts, *node_opts;
   rocksdb_cache_t *cache;
   rocksdb_block_based_table_options_t *topts;
   rocksdb_column_family_handle_t *cf[CF_COUNT];

@@ -72,6 +72,8 @@ assert_eq "" "$(ls -A "$S")" "spool after refused creations"
 
 # ---- (b) two uploads that fit one at a time but not together -------------
 room=$((free - RESERVE))
+# (A negative size would have head copy /dev/urandom without end.)
+[ "$room" -gt $((8 * MIB)) ] || fail "only $free bytes free on the $MNT tmpfs after start-up: too little to test with"
 L=$((room * 6 / 10))
 head -c "$L" /dev/urandom >"$T/a.bin"
 head -c "$L" /dev/urandom >"$T/b.bin"
@@ -113,6 +115,7 @@ t_stop_server
 t_start_server --reserve 0
 warm_up
 free=$(free_bytes)
+[ "$free" -gt $((4 * MIB)) ] || fail "only $free bytes free on the $MNT tmpfs: too little to test with"
 L=$((free - 4096))
 head -c "$L" /dev/urandom >"$T/e.bin"
 head -c "$MIB" "$T/e.bin" >"$T/e.1"

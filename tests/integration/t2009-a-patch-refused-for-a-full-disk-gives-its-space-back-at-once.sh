@@ -63,6 +63,9 @@ small_upload_works() {
 # upload refused) for as long as the refused body takes to arrive.
 free=$(free_bytes)
 room=$((free - RESERVE))
+# (A negative size would have head copy /dev/urandom without end.)
+[ "$room" -gt $((8 * MIB)) ] || fail "only $free bytes free on the $MNT tmpfs after start-up: too little to test with"
+
 LD=$((room * 9 / 10))
 LC=$((room * 6 / 10))
 head -c "$LD" /dev/urandom >"$T/d.bin"
