@@ -22,6 +22,7 @@ typedef struct {
   const char *ledger_origin; /* checkpoint origin for a new ledger; NULL = derived */
   int64_t scrub_rate;      /* background scrub, bytes per second; 0 = off */
   int scrub_idle_s;        /* pause between background scrub passes */
+  int job_time_limit_s;    /* a job attempt running longer is failed */
 } api_config;
 
 void api_config_defaults(api_config *cfg);

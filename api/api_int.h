@@ -119,5 +119,6 @@ extern const route evidence_routes[];
 extern const route token_routes[];
 extern const route ledger_routes[];
 extern const route scrub_routes[];
+extern const route job_routes[];
 
 #endif

@@ -31,8 +31,6 @@ static int family(cu_buf *o, const char *name, const char *type, const char *hel
 int metrics_render(api *a, cu_buf *o) {
   tus_counters tc;
   tus_get_counters(a->tu, &tc);
-  job_counts jc;
-  job_queue_counts(a->jq, &jc);
   family(o, "custos_uploads_started_total", "counter", "tus uploads created.");
   cu_buf_printf(o, "custos_uploads_started_total %llu\n", (unsigned long long)tc.started);
   family(o, "custos_uploads_completed_total", "counter", "tus uploads committed as evidence.");
@@ -46,12 +44,26 @@ int metrics_render(api *a, cu_buf *o) {
   cu_buf_printf(o, "custos_evidence %llu\n", (unsigned long long)idx_evidence_count(a->ix));
   family(o, "custos_spool_bytes", "gauge", "Bytes of unfinished uploads on disk.");
   cu_buf_printf(o, "custos_spool_bytes %lld\n", (long long)tus_spool_bytes(a->tu));
-  family(o, "custos_jobs_total", "counter", "Job outcomes since start.");
-  cu_buf_printf(o, "custos_jobs_total{outcome=\"done\"} %llu\n", (unsigned long long)jc.done);
-  cu_buf_printf(o, "custos_jobs_total{outcome=\"failed\"} %llu\n", (unsigned long long)jc.failed);
-  cu_buf_printf(o, "custos_jobs_total{outcome=\"retried\"} %llu\n", (unsigned long long)jc.retried);
-  family(o, "custos_jobs_running", "gauge", "Jobs running now.");
-  cu_buf_printf(o, "custos_jobs_running %llu\n", (unsigned long long)jc.running);
+  family(o, "custos_jobs_total", "counter",
+         "Job outcomes since start, by kind: done, failed (after the last attempt), retried, "
+         "timed_out (an attempt past its time limit).");
+  family(o, "custos_jobs", "gauge", "Jobs now queued (waiting to run) and running, by kind.");
+  const char *const *kinds;
+  int nk = job_queue_kinds(a->jq, &kinds);
+  for (int i = 0; i < nk; i++) {
+    job_counts kc;
+    uint64_t queued = 0;
+    job_queue_kind_counts(a->jq, kinds[i], &kc, &queued);
+    static const char *const outcomes[] = {"done", "failed", "retried", "timed_out"};
+    uint64_t v[] = {kc.done, kc.failed, kc.retried, kc.timed_out};
+    for (int k = 0; k < 4; k++)
+      cu_buf_printf(o, "custos_jobs_total{kind=\"%s\",outcome=\"%s\"} %llu\n", kinds[i],
+                    outcomes[k], (unsigned long long)v[k]);
+    cu_buf_printf(o, "custos_jobs{kind=\"%s\",state=\"queued\"} %llu\n", kinds[i],
+                  (unsigned long long)queued);
+    cu_buf_printf(o, "custos_jobs{kind=\"%s\",state=\"running\"} %llu\n", kinds[i],
+                  (unsigned long long)kc.running);
+  }
   family(o, "custos_ledger_entries", "gauge", "Events in the ledger.");
   cu_buf_printf(o, "custos_ledger_entries %llu\n", (unsigned long long)ledger_size(a->lg));
   scrub_counts sc;

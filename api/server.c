@@ -158,7 +158,7 @@ static const route misc_routes[] = {
 };
 
 static const route *const tables[] = {upload_routes, evidence_routes, ledger_routes, scrub_routes,
-                                      token_routes,  misc_routes};
+                                      job_routes,    token_routes,    misc_routes};
 
 /* Matches url against pattern, capturing {} segments. */
 static bool match_path(const char *pattern, const char *url, req *r) {
@@ -341,6 +341,7 @@ void api_config_defaults(api_config *cfg) {
   cfg->tsa_timeout_s = 30;
   cfg->stamp_retry_max_s = 300;
   cfg->scrub_rate = 8 << 20;
+  cfg->job_time_limit_s = 3600;
   cfg->scrub_idle_s = 3600;
 }
 
@@ -524,12 +525,19 @@ int api_run(const api_config *cfg) {
   stamp_job_ctx stamp = {a.ix, a.lg, a.ts, cfg->tsa_url ? cfg->tsa_url : "built-in", NULL};
   /* A stamp waits for its TSA however long it is down: retried until done. */
   int64_t stamp_max = (int64_t)(cfg->stamp_retry_max_s > 0 ? cfg->stamp_retry_max_s : 300) * 1000000;
+  /* Time limits: the probe has its own deadline inside libavformat, a stamp
+   * one per TSA request; the queue's is the backstop for a hang. */
+  int64_t stamp_limit = (int64_t)(2 * cfg->tsa_timeout_s + 30) * 1000000;
   job_handler handlers[] = {
-      {"probe", probe_job_run, &probe, 0, 0, 0},
-      {"stamp", stamp_job_run, &stamp, -1, 1000000, stamp_max},
-      {"stamp_sth", stamp_sth_job_run, &stamp, -1, 1000000, stamp_max},
+      {.kind = "probe", .run = probe_job_run, .ud = &probe,
+       .time_limit_us = (int64_t)(2 * CU_PROBE_TIMEOUT_SEC + 30) * 1000000},
+      {.kind = "stamp", .run = stamp_job_run, .ud = &stamp, .max_attempts = -1,
+       .backoff_us = 1000000, .max_backoff_us = stamp_max, .time_limit_us = stamp_limit},
+      {.kind = "stamp_sth", .run = stamp_sth_job_run, .ud = &stamp, .max_attempts = -1,
+       .backoff_us = 1000000, .max_backoff_us = stamp_max, .time_limit_us = stamp_limit},
   };
-  job_opts jo = {.workers = cfg->workers, .max_attempts = 3, .backoff_us = 5000000};
+  job_opts jo = {.workers = cfg->workers, .max_attempts = 3, .backoff_us = 5000000,
+                 .time_limit_us = (int64_t)cfg->job_time_limit_s * 1000000};
   if ((rc = job_queue_open(&a.jq, a.ix, handlers, (int)(sizeof handlers / sizeof *handlers), &jo)))
     goto done;
   stamp.jq = a.jq;

@@ -36,6 +36,8 @@ static const char help[] =
     "  --scrub-rate BYTES    background re-hashing of stored objects, bytes per second\n"
     "                        (default 8 MiB/s; 0 turns it off)\n"
     "  --scrub-idle S        pause between background scrub passes (default 3600)\n"
+    "  --job-time-limit S    a job attempt running longer is failed and its worker\n"
+    "                        replaced (default 3600)\n"
     "  --log-level LEVEL     debug, info, warn or error (default info)\n";
 
 static int num(const char *arg, int64_t *out) {
@@ -49,7 +51,8 @@ int cmd_serve(int argc, char **argv) {
   if ((e = getenv("CUSTOS_HOME")) && *e) cfg.home = e;
   if ((e = getenv("CUSTOS_LISTEN")) && *e) cfg.listen = e;
   enum { O_HOME = 1, O_LISTEN, O_PORTFILE, O_PUBLIC, O_HTTP, O_WORKERS, O_MAX, O_TTL, O_RESERVE, O_SWEEP, O_LOG,
-        O_TSA_URL, O_TSA_CA, O_TSA_TIMEOUT, O_STAMP_RETRY, O_ORIGIN, O_SCRUB_RATE, O_SCRUB_IDLE };
+        O_TSA_URL, O_TSA_CA, O_TSA_TIMEOUT, O_STAMP_RETRY, O_ORIGIN, O_SCRUB_RATE, O_SCRUB_IDLE,
+        O_JOB_LIMIT };
   static const struct option opts[] = {
       {"home", required_argument, 0, O_HOME},          {"listen", required_argument, 0, O_LISTEN},
       {"port-file", required_argument, 0, O_PORTFILE}, {"http-threads", required_argument, 0, O_HTTP},
@@ -62,6 +65,7 @@ int cmd_serve(int argc, char **argv) {
       {"stamp-retry-max", required_argument, 0, O_STAMP_RETRY},
       {"ledger-origin", required_argument, 0, O_ORIGIN},
       {"scrub-rate", required_argument, 0, O_SCRUB_RATE}, {"scrub-idle", required_argument, 0, O_SCRUB_IDLE},
+      {"job-time-limit", required_argument, 0, O_JOB_LIMIT},
       {"help", no_argument, 0, 'h'},                   {0, 0, 0, 0}};
   int c;
   int64_t v;
@@ -102,6 +106,7 @@ int cmd_serve(int argc, char **argv) {
     case O_ORIGIN: cfg.ledger_origin = optarg; break;
     case O_SCRUB_RATE: if (num(optarg, &cfg.scrub_rate)) return EXIT_USAGE; break;
     case O_SCRUB_IDLE: if (num(optarg, &v)) return EXIT_USAGE; cfg.scrub_idle_s = (int)v; break;
+    case O_JOB_LIMIT: if (num(optarg, &v)) return EXIT_USAGE; cfg.job_time_limit_s = (int)v; break;
     case 'h': fputs(help, stdout); return EXIT_OK;
     default: fputs(help, stderr); return EXIT_USAGE;
     }

@@ -21,6 +21,7 @@ static const struct command {
     {"timestamp", cmd_timestamp, "download an original's RFC 3161 time-stamp token"},
     {"verify", cmd_verify, "check a stopped server's data offline: objects, ledger, tokens"},
     {"scrub", cmd_scrub, "re-hash every stored object now and report any that changed"},
+    {"jobs", cmd_jobs, "list queued, running and failed background jobs (admin)"},
 };
 
 static int usage(FILE *f) {

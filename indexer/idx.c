@@ -35,6 +35,7 @@ static const char *cf_names[CF_COUNT] = {
     [CF_STH] = "sth",
     [CF_TIMESTAMP] = "timestamp",
     [CF_EVIDENCE_EVENTS] = "evidence_events",
+    [CF_JOB_FAILED] = "job_failed",
 };
 
 static int rocks_error(char *err, const char *what) {

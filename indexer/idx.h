@@ -83,6 +83,8 @@ int idx_job_get(idx *ix, const char *id, json_t **out);
 /* pending: listed for workers to claim after a restart. */
 void idx_batch_put_job(idx_batch *b, const char *id, const json_t *rec, bool pending);
 int idx_job_each_pending(idx *ix, int (*fn)(const char *id, json_t *rec, void *ud), void *ud);
+/* Jobs that ended failed (after their last attempt), oldest first. */
+int idx_job_each_failed(idx *ix, int (*fn)(const char *id, json_t *rec, void *ud), void *ud);
 
 /* ---- ledger storage (archive/ledger.c owns the logic) ----------------
  * Entries by index, Merkle nodes of perfect subtrees by (level, index),

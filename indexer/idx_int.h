@@ -28,6 +28,7 @@ enum idx_cf {
   CF_STH,
   CF_TIMESTAMP,
   CF_EVIDENCE_EVENTS,
+  CF_JOB_FAILED,
   CF_COUNT
 };
 

@@ -27,6 +27,9 @@ void idx_batch_put_job(idx_batch *b, const char *id, const json_t *rec, bool pen
   idx_batch_put_json(b, CF_JOB, id, rec);
   if (pending) idx_batch_put_cf(b, CF_JOB_PENDING, id, strlen(id), "", 0);
   else idx_batch_del_cf(b, CF_JOB_PENDING, id, strlen(id));
+  const char *state = cu_json_str(rec, "state");
+  if (state && !strcmp(state, "failed")) idx_batch_put_cf(b, CF_JOB_FAILED, id, strlen(id), "", 0);
+  else idx_batch_del_cf(b, CF_JOB_FAILED, id, strlen(id));
 }
 
 typedef struct {
@@ -51,4 +54,9 @@ static int pending_one(const char *key, size_t klen, const char *val, size_t vle
 int idx_job_each_pending(idx *ix, int (*fn)(const char *id, json_t *rec, void *ud), void *ud) {
   pending_ctx c = {ix, fn, ud};
   return idx_scan_prefix(ix, CF_JOB_PENDING, "", 0, pending_one, &c);
+}
+
+int idx_job_each_failed(idx *ix, int (*fn)(const char *id, json_t *rec, void *ud), void *ud) {
+  pending_ctx c = {ix, fn, ud};
+  return idx_scan_prefix(ix, CF_JOB_FAILED, "", 0, pending_one, &c);
 }

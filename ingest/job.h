@@ -16,7 +16,9 @@
 typedef struct job_queue job_queue;
 
 /* Runs one job. Returns 0 when done; non-zero (message via cu_errmsg) to
- * have it retried later, up to the attempt limit. */
+ * have it retried later, up to the attempt limit. A job that runs past its
+ * time limit is failed (as an attempt) by the queue's watchdog and its
+ * worker replaced: whatever the stuck call returns later is discarded. */
 typedef int (*job_fn)(void *ud, const char *job_id, const json_t *job);
 
 typedef struct {
@@ -26,12 +28,14 @@ typedef struct {
   int max_attempts;       /* 0 = the queue's; -1 = retry until it succeeds */
   int64_t backoff_us;     /* first retry delay; 0 = the queue's */
   int64_t max_backoff_us; /* the doubling stops here; 0 = no cap */
+  int64_t time_limit_us;  /* per attempt; 0 = the queue's */
 } job_handler;
 
 typedef struct {
   int workers;        /* threads; 0 = the number of cores */
   int max_attempts;   /* then the job is marked failed and kept */
   int64_t backoff_us; /* first retry delay; doubles each attempt */
+  int64_t time_limit_us; /* per attempt (default 1 hour) */
 } job_opts;
 
 int job_queue_open(job_queue **out, idx *ix, const job_handler *handlers, int nhandlers,
@@ -54,9 +58,22 @@ void job_batch_add_with(job_queue *q, idx_batch *b, const char *kind, const json
                         char id_out[CU_ID_LEN + 1]);
 void job_queue_kick(job_queue *q);
 
+/* How far a running job is, 0..1 (a media job: the share of the duration
+ * processed). Shown by job_queue_list. */
+void job_progress(job_queue *q, const char *job_id, double fraction);
+
 typedef struct {
-  uint64_t done, failed, retried, running;
+  uint64_t done, failed, retried, timed_out, running;
 } job_counts;
 void job_queue_counts(job_queue *q, job_counts *out);
+/* The same for one kind, plus how many of it are queued (waiting to run). */
+void job_queue_kind_counts(job_queue *q, const char *kind, job_counts *out, uint64_t *queued);
+/* The kinds this queue runs, for iterating job_queue_kind_counts. */
+int job_queue_kinds(job_queue *q, const char *const **kinds);
+
+/* Jobs that are queued, running or failed (state NULL = all three; kind
+ * NULL = any), at most limit, oldest first: each record with, for a running
+ * job, "state": "running", "started_at" and "progress". */
+int job_queue_list(job_queue *q, const char *state, const char *kind, int limit, json_t **out);
 
 #endif

@@ -3,7 +3,7 @@
 # external TSA's port closed, three uploads succeed and are ingested (their
 # chain of custody shows "ingested" only), their time-stamps answer 404 with a
 # JSON error, the server log says the TSA cannot be reached and the stamp
-# jobs are retried (custos_jobs_total{outcome="retried"}), not failed. Once
+# jobs are retried (custos_jobs_total{kind="stamp",outcome="retried"}), not failed. Once
 # the TSA listens on that port, every evidence gets a token that verifies
 # against the TSA's CA, within 30 s, and a "timestamped" event.
 . "$(dirname "$0")/lib.sh"
@@ -38,9 +38,9 @@ for id in "${IDS[@]}"; do
   assert_eq not_found "$(jq -r .error <<<"$BODY")" "error of the 404"
   [ -n "$(jq -r '.detail // empty' <<<"$BODY")" ] || fail "no detail in the 404: $BODY"
 done
-retried=$(metric 'custos_jobs_total{outcome="retried"}')
+retried=$(metric 'custos_jobs_total{kind="stamp",outcome="retried"}')
 [ "${retried:-0}" -gt 0 ] || fail "no job retries counted while the TSA is down (retried=$retried)"
-assert_eq 0 "$(metric 'custos_jobs_total{outcome="failed"}')" "stamp jobs given up while the TSA is down"
+assert_eq 0 "$(metric 'custos_jobs_total{kind="stamp",outcome="failed"}')" "stamp jobs given up while the TSA is down"
 grep -q "cannot reach the TSA at $TURL" "$SERVER_LOG" || fail "the log does not say the TSA cannot be reached"
 
 # The TSA comes up on its port.
@@ -54,9 +54,9 @@ for id in "${IDS[@]}"; do
   assert_eq "ingested timestamped" "$(jq -r '[.events[].event.type] | join(" ")' <<<"$BODY")" "events of $id after the TSA returned"
   assert_eq "$TURL" "$(jq -r '.events[1].event.tsa' <<<"$BODY")" "the TSA named in $id's timestamped event"
 done
-retried=$(metric 'custos_jobs_total{outcome="retried"}')
-[ "${retried:-0}" -gt 0 ] || fail "custos_jobs_total{outcome=\"retried\"} is $retried"
-assert_eq 0 "$(metric 'custos_jobs_total{outcome="failed"}')" "failed jobs"
+retried=$(metric 'custos_jobs_total{kind="stamp",outcome="retried"}')
+[ "${retried:-0}" -gt 0 ] || fail "custos_jobs_total{kind=\"stamp\",outcome=\"retried\"} is $retried"
+assert_eq 0 "$(metric 'custos_jobs_total{kind="stamp",outcome="failed"}')" "failed jobs"
 echo "stamp attempts retried: $retried"
 
 t_stop_server

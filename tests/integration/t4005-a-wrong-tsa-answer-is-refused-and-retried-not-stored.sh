@@ -36,9 +36,9 @@ assert_eq not_found "$(jq -r .error <<<"$BODY")" "error of the time-stamp from a
 call -H "$(auth "$ADMIN")" "$URL/v1/evidence/$ID/events"
 no_probed  # the probe job runs beside the stamp job: its event's place varies
 assert_eq ingested "$(jq -r '[.events[].event.type] | join(" ")' <<<"$BODY")" "events with an untrusted TSA"
-retried=$(metric 'custos_jobs_total{outcome="retried"}')
+retried=$(metric 'custos_jobs_total{kind="stamp",outcome="retried"}')
 [ "${retried:-0}" -gt 0 ] || fail "no retry counted (retried=$retried)"
-assert_eq 0 "$(metric 'custos_jobs_total{outcome="failed"}')" "failed jobs"
+assert_eq 0 "$(metric 'custos_jobs_total{kind="stamp",outcome="failed"}')" "failed jobs"
 # No head's token was stored either.
 sth=$(t_sth_at_least 2)
 call -H "$(auth "$ADMIN")" "$URL/v1/ledger/timestamp?size=$(jq .size <<<"$sth")"

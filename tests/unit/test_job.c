@@ -177,11 +177,94 @@ static void test_job__a_handler_can_retry_until_it_succeeds(void **state) {
   free(dir);
 }
 
+static atomic_int release_hang;
+static job_queue *hang_q;
+
+/* Reports progress, then hangs until released (a stuck FFmpeg call, say). */
+static int run_hang(void *ud, const char *id, const json_t *job) {
+  job_progress(hang_q, id, 0.25);
+  while (!atomic_load(&release_hang)) usleep(10000);
+  return 0;
+}
+
+/* A job past its time limit is failed (as an attempt) and its worker
+ * replaced, so the queue keeps its capacity; the listing shows queued,
+ * running (with progress) and failed jobs. */
+static void test_job__a_hang_becomes_a_failure_not_a_stuck_worker(void **state) {
+  char *dir = test_tmpdir("job");
+  assert_non_null(dir);
+  idx *ix = NULL;
+  assert_int_equal(idx_open(&ix, dir), 0);
+  counter c = {.mu = PTHREAD_MUTEX_INITIALIZER};
+  job_queue *q = NULL;
+  job_handler h[] = {{.kind = "hang", .run = run_hang, .max_attempts = 1, .time_limit_us = 1500000},
+                     {.kind = "probe", .run = run_ok, .ud = &c}};
+  job_opts o = {.workers = 1, .max_attempts = 3, .backoff_us = 10000};
+  assert_int_equal(job_queue_open(&q, ix, h, 2, &o), 0);
+  hang_q = q;
+  assert_int_equal(job_queue_start(q), 0);
+
+  char hang[CU_ID_LEN + 1], ok[CU_ID_LEN + 1];
+  add_job(ix, q, "hang", "ev-h", hang);
+  /* Running, with its progress. */
+  json_t *list = NULL;
+  for (int i = 0; i < 200; i++) {
+    json_decref(list);
+    assert_int_equal(job_queue_list(q, "running", NULL, 10, &list), 0);
+    if (json_array_size(list) == 1 &&
+        json_real_value(json_object_get(json_array_get(list, 0), "progress")) > 0.2)
+      break;
+    usleep(10000);
+  }
+  assert_int_equal(json_array_size(list), 1);
+  assert_string_equal(cu_json_str(json_array_get(list, 0), "id"), hang);
+  assert_non_null(cu_json_str(json_array_get(list, 0), "started_at"));
+  json_decref(list);
+  /* The only worker is stuck: this one waits, queued. */
+  add_job(ix, q, "probe", "ev-ok", ok);
+  assert_int_equal(job_queue_list(q, "queued", "probe", 10, &list), 0);
+  assert_int_equal(json_array_size(list), 1);
+  json_decref(list);
+
+  json_t *j = wait_state(ix, hang, "failed");
+  assert_non_null(strstr(cu_json_str(j, "error"), "time limit"));
+  json_decref(j);
+  /* The replacement worker runs the next job. */
+  json_decref(wait_state(ix, ok, "done"));
+  job_counts jc;
+  uint64_t queued = 9;
+  job_queue_kind_counts(q, "hang", &jc, &queued);
+  assert_int_equal(jc.timed_out, 1);
+  assert_int_equal(jc.failed, 1);
+  assert_int_equal(jc.running, 0);
+  assert_int_equal(queued, 0);
+  assert_int_equal(job_queue_list(q, "failed", NULL, 10, &list), 0);
+  assert_int_equal(json_array_size(list), 1);
+  assert_string_equal(cu_json_str(json_array_get(list, 0), "state"), "failed");
+  json_decref(list);
+  assert_int_equal(job_queue_list(q, NULL, "probe", 10, &list), 0);
+  assert_int_equal(json_array_size(list), 0); /* done jobs are not listed */
+  json_decref(list);
+
+  /* The stuck call returns at last: its result is dropped, not recorded. */
+  atomic_store(&release_hang, 1);
+  usleep(100000);
+  j = NULL;
+  assert_int_equal(idx_job_get(ix, hang, &j), 0);
+  assert_string_equal(cu_json_str(j, "state"), "failed");
+  json_decref(j);
+  job_queue_free(q);
+  idx_close(ix);
+  assert_int_equal(test_rmtree(dir), 0);
+  free(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_job__runs_retries_and_fails),
       cmocka_unit_test(test_job__pending_jobs_survive_a_restart),
       cmocka_unit_test(test_job__a_handler_can_retry_until_it_succeeds),
+      cmocka_unit_test(test_job__a_hang_becomes_a_failure_not_a_stuck_worker),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
