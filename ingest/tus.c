@@ -663,7 +663,24 @@ static int quarantine(tus_patch *p, const char *sha, const char *claimed, tus_in
   idx_batch *b = idx_batch_new(t->ix);
   idx_batch_put_upload(b, p->id, p->rec);
   if (due) idx_batch_del_upload_due(b, p->id, due);
-  rc = idx_batch_commit(t->ix, b);
+  if (t->lg) {
+    /* Refused bytes are part of the record too: who sent what, and why it
+     * is not evidence. */
+    const json_t *meta = json_object_get(p->rec, "evidence");
+    json_t *ev = json_object();
+    cu_json_set_str(ev, "type", "quarantined");
+    cu_json_set_str(ev, "upload_id", p->id);
+    cu_json_set_str(ev, "sha256", sha);
+    cu_json_set_str(ev, "client_sha256", claimed);
+    cu_json_set_int(ev, "size", p->length);
+    cu_json_set_str(ev, "device_id", cu_json_str(meta, "device_id"));
+    cu_json_set_str(ev, "filename", cu_json_str(meta, "filename"));
+    cu_json_set_str(ev, "actor", cu_json_str(p->rec, "owner"));
+    rc = ledger_commit(t->lg, b, &ev, 1, NULL);
+    json_decref(ev);
+  } else {
+    rc = idx_batch_commit(t->ix, b);
+  }
   idx_batch_free(b);
   if (!rc) unlink(from);
   free(from);

@@ -78,4 +78,14 @@ call -H "$(auth "$ADMIN")" "$URL/v1/evidence/$ev"
 assert_eq "$real" "$(jq -r .sha256 <<<"$BODY")" "evidence sha256"
 assert_eq true "$(jq -r .client_sha256_verified <<<"$BODY")" "client hash recorded as verified"
 
+# Each refusal is in the ledger: the bytes' hash, the hash declared, the device.
+call -H "$(auth "$ADMIN")" "$URL/v1/ledger/entries?start=0&end=999"
+assert_eq 200 "$ST" "ledger entries"
+q=$(jq -c '[.entries[].event | select(.type == "quarantined")]' <<<"$BODY")
+assert_eq 2 "$(jq length <<<"$q")" "quarantined events"
+assert_eq "$real $real" "$(jq -r '[.[].sha256] | join(" ")' <<<"$q")" "the refused bytes' hash in the events"
+assert_eq "cam-0020 cam-0020" "$(jq -r '[.[].device_id] | join(" ")' <<<"$q")" "the device in the events"
+[ "$(jq -r '[.[] | select(.client_sha256 != .sha256)] | length' <<<"$q")" = 2 ] ||
+  fail "the events do not keep the declared hash: $q"
+
 t_stop_server
