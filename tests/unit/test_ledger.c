@@ -31,46 +31,11 @@
 #include "ledger.h"
 #include "merkle.h"
 #include "note.h"
+#include "merkle_ref.h"
 #include "test_util.h"
 #include "timeu.h"
 
 /* ---- reference --------------------------------------------------------- */
-
-static void ref_sha256(const void *a, size_t an, const void *b, size_t bn, const void *c, size_t cn,
-                       merkle_hash out) {
-  EVP_MD_CTX *m = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(m, EVP_sha256(), NULL);
-  if (an) EVP_DigestUpdate(m, a, an);
-  if (bn) EVP_DigestUpdate(m, b, bn);
-  if (cn) EVP_DigestUpdate(m, c, cn);
-  EVP_DigestFinal_ex(m, out, NULL);
-  EVP_MD_CTX_free(m);
-}
-
-static void ref_leaf(const void *d, size_t n, merkle_hash out) {
-  static const unsigned char zero = 0;
-  ref_sha256(&zero, 1, d, n, NULL, 0, out);
-}
-
-/* MTH(D[n]) of RFC 9162 §2.1.1, over leaf hashes. */
-static void ref_mth(const merkle_hash *D, uint64_t n, merkle_hash out) {
-  if (n == 0) {
-    ref_sha256(NULL, 0, NULL, 0, NULL, 0, out);
-    return;
-  }
-  if (n == 1) {
-    memcpy(out, D[0], 32);
-    return;
-  }
-  uint64_t k = 1;
-  while (k * 2 < n)
-    k *= 2;
-  merkle_hash l, r;
-  ref_mth(D, k, l);
-  ref_mth(D + k, n - k, r);
-  static const unsigned char one = 1;
-  ref_sha256(&one, 1, l, 32, r, 32, out);
-}
 
 /* The leaf hashes of the first n entries, read back through ledger_entry;
  * each also matches ledger_leaf_hash. */
