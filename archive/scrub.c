@@ -2,9 +2,9 @@
  * re-hashes each one's object, throttled to the configured rate and with
  * the page cache told not to keep the bytes (a scrub must not evict what
  * reviewers are watching). A requested pass preempts the background walk,
- * which starts over afterwards. The walk's position lives in memory only:
- * after a restart the background scrub starts again from the oldest item,
- * which costs time, never coverage. */
+ * which carries on afterwards. The background walk's position (the last
+ * evidence id it checked) is saved in the index every few seconds, so a
+ * restart resumes the walk rather than starting it over. */
 #include "scrub.h"
 
 #include <errno.h>
@@ -19,6 +19,7 @@
 #include "err.h"
 #include "hash.h"
 #include "hex.h"
+#include "id.h"
 #include "log.h"
 #include "timeu.h"
 #include "banned.h"
@@ -156,8 +157,20 @@ typedef struct {
   pass_t *p;
   int64_t rate;
   bool background;
-  char last_sha[65];
+  char last_id[CU_ID_LEN + 1]; /* the background walk's position */
+  int64_t saved_us;
 } walk_ctx;
+
+#define POSITION_EVERY_US (10 * 1000000LL)
+
+static void save_position(scrubber *s, const char *id) {
+  idx_batch *b = idx_batch_new(s->ix);
+  json_t *v = json_string(id);
+  idx_batch_put_meta(b, "scrub_position", v);
+  json_decref(v);
+  if (idx_batch_commit(s->ix, b)) cu_warn("scrub: cannot save its position: %s", cu_errmsg());
+  idx_batch_free(b);
+}
 
 static int check_one(const char *id, json_t *rec, void *ud) {
   walk_ctx *w = ud;
@@ -181,6 +194,14 @@ static int check_one(const char *id, json_t *rec, void *ud) {
   atomic_fetch_add(&s->t_bytes, bytes);
   if (rc == CU_ECORRUPT || rc == CU_ENOTFOUND) report(s, id, rec, actual, cu_errmsg(), w->p);
   else if (rc) cu_err("scrub: evidence %s: %s", id, cu_errmsg());
+  if (w->background) {
+    snprintf(w->last_id, sizeof w->last_id, "%s", id);
+    int64_t now = cu_now_us();
+    if (now - w->saved_us >= POSITION_EVERY_US) {
+      save_position(s, id);
+      w->saved_us = now;
+    }
+  }
   return 0;
 }
 
@@ -199,7 +220,7 @@ static void *scrub_main(void *arg) {
       s->requested = false;
       s->in_pass = true;
       pthread_mutex_unlock(&s->mu);
-      walk_ctx w = {s, &s->pass, s->o.pass_rate, false, ""};
+      walk_ctx w = {s, &s->pass, s->o.pass_rate, false, "", 0};
       int rc = idx_evidence_each(s->ix, NULL, check_one, &w);
       pthread_mutex_lock(&s->mu);
       if (rc) cu_err("scrub: the pass stopped: %s", cu_errmsg());
@@ -218,11 +239,19 @@ static void *scrub_main(void *arg) {
     }
     pass_reset(&s->bg);
     pthread_mutex_unlock(&s->mu);
-    walk_ctx w = {s, &s->bg, s->o.rate, true, ""};
-    int rc = idx_evidence_each(s->ix, NULL, check_one, &w);
+    walk_ctx w = {s, &s->bg, s->o.rate, true, "", cu_now_us()};
+    json_t *pos = NULL;
+    if (!idx_meta_get(s->ix, "scrub_position", &pos) && json_is_string(pos))
+      snprintf(w.last_id, sizeof w.last_id, "%s", json_string_value(pos));
+    json_decref(pos);
+    int rc = idx_evidence_each(s->ix, cu_id_valid(w.last_id) ? w.last_id : NULL, check_one, &w);
+    bool interrupted = atomic_load(&s->preempt) || atomic_load(&s->stop);
+    /* Where to go on from: here after an interruption, the start after a
+     * whole pass. */
+    save_position(s, interrupted ? w.last_id : "");
     pthread_mutex_lock(&s->mu);
     if (rc) cu_err("scrub: the background walk stopped: %s", cu_errmsg());
-    if (atomic_load(&s->preempt) || atomic_load(&s->stop)) continue;
+    if (interrupted) continue;
     s->bg.finished_us = cu_now_us();
     s->bg_passes++;
     struct timespec ts;
