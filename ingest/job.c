@@ -36,6 +36,7 @@ typedef struct {
   int handler;  /* index in handlers, -1 for an unknown kind */
   int64_t started_us, deadline_us;
   double progress;
+  bool finishing; /* its worker is recording the outcome */
 } running_job;
 
 typedef struct {
@@ -234,7 +235,7 @@ static void *worker_main(void *arg) {
 
     pthread_mutex_lock(&q->mu);
     r = find_attempt(q, seq);
-    if (r) *r = q->running[--q->nrunning];
+    if (r) r->finishing = true; /* the watchdog leaves it alone now */
     if (!r) {
       /* The watchdog has failed this attempt and started a replacement:
        * this thread is no longer stuck, and ends (to be joined). */
@@ -251,6 +252,9 @@ static void *worker_main(void *arg) {
     finish(q, h, c.id, c.job, rc, msg);
     json_decref(c.job);
     pthread_mutex_lock(&q->mu);
+    /* Only now, with its outcome recorded, may the job be claimed again. */
+    r = find_attempt(q, seq);
+    if (r) *r = q->running[--q->nrunning];
   }
   pthread_mutex_unlock(&q->mu);
   return NULL;
@@ -272,7 +276,7 @@ static int add_worker(job_queue *q) {
 static void expire(job_queue *q, int64_t now) {
   for (int i = 0; i < q->nrunning; i++) {
     running_job r = q->running[i];
-    if (now < r.deadline_us) continue;
+    if (r.finishing || now < r.deadline_us) continue;
     q->running[i] = q->running[--q->nrunning];
     q->stuck = cu_xrealloc(q->stuck, (size_t)(q->nstuck + 1) * sizeof *q->stuck);
     q->stuck[q->nstuck++] = r.thread;
