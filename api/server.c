@@ -409,7 +409,11 @@ static int remember_tsa_ca(api *a) {
   bool known = false;
   size_t i;
   json_t *v;
-  if (!rc) json_array_foreach(list, i, v) if (json_is_string(v) && !strcmp(json_string_value(v), pem.data)) known = true;
+  if (!rc) {
+    json_array_foreach(list, i, v) {
+      if (json_is_string(v) && !strcmp(json_string_value(v), pem.data)) known = true;
+    }
+  }
   if (!rc && !known) {
     json_array_append_new(list, json_string(pem.data));
     idx_batch *b = idx_batch_new(a->ix);

@@ -17,7 +17,6 @@
 #include "ledger.h"
 
 #include <errno.h>
-#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <pthread.h>
@@ -36,6 +35,7 @@
 #include "id.h"
 #include "log.h"
 #include "note.h"
+#include "ossl_err.h"
 #include "timeu.h"
 #include "banned.h"
 
@@ -93,14 +93,6 @@ static int node_get(void *ud, unsigned level, uint64_t index, merkle_hash out) {
 }
 
 /* ---- keys -------------------------------------------------------------- */
-
-static int ossl_fail(int code, const char *what) {
-  unsigned long e = ERR_get_error();
-  char msg[256] = "unknown error";
-  if (e) ERR_error_string_n(e, msg, sizeof msg);
-  ERR_clear_error();
-  return cu_error(code, "%s: %s", what, msg);
-}
 
 static int read_key(const char *path, unsigned char seed[32]) {
   if (access(path, F_OK) && errno == ENOENT)
@@ -466,27 +458,42 @@ int ledger_consistency(ledger *lg, uint64_t first, uint64_t second,
 
 typedef struct {
   idx *ix;
+  int (*fn)(uint64_t index, const json_t *event, void *ud);
+  void *ud;
+} each_ctx;
+
+static int each_one(uint64_t index, void *ud) {
+  each_ctx *c = ud;
+  cu_buf bytes = CU_BUF_INIT(CU_MAX_RECORD_BYTES);
+  json_t *ev = NULL;
+  int rc = idx_ledger_entry_get(c->ix, index, &bytes);
+  if (!rc && !cu_json_parse(bytes.data, bytes.len, &ev)) rc = c->fn(index, ev, c->ud);
+  json_decref(ev);
+  cu_buf_release(&bytes);
+  return rc;
+}
+
+int ledger_each_event(idx *ix, const char *evidence_id,
+                      int (*fn)(uint64_t index, const json_t *event, void *ud), void *ud) {
+  each_ctx c = {ix, fn, ud};
+  return idx_evidence_events(ix, evidence_id, each_one, &c);
+}
+
+typedef struct {
   const char *type;
   bool found;
 } has_ctx;
 
-static int has_one(uint64_t index, void *ud) {
+static int has_one(uint64_t index, const json_t *ev, void *ud) {
   has_ctx *c = ud;
-  cu_buf bytes = CU_BUF_INIT(CU_MAX_RECORD_BYTES);
-  json_t *ev = NULL;
-  int rc = idx_ledger_entry_get(c->ix, index, &bytes);
-  if (!rc && !cu_json_parse(bytes.data, bytes.len, &ev)) {
-    const char *type = cu_json_str(ev, "type");
-    if (type && !strcmp(type, c->type)) c->found = true;
-  }
-  json_decref(ev);
-  cu_buf_release(&bytes);
-  return rc ? rc : c->found;
+  const char *type = cu_json_str(ev, "type");
+  if (type && !strcmp(type, c->type)) c->found = true;
+  return c->found;
 }
 
 int ledger_evidence_has(ledger *lg, const char *evidence_id, const char *type, bool *found) {
-  has_ctx c = {lg->ix, type, false};
-  int rc = idx_evidence_events(lg->ix, evidence_id, has_one, &c);
+  has_ctx c = {type, false};
+  int rc = ledger_each_event(lg->ix, evidence_id, has_one, &c);
   *found = c.found;
   return rc;
 }

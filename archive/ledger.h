@@ -47,6 +47,11 @@ void ledger_free(ledger *lg);
  * is the index of the first event. */
 int ledger_commit(ledger *lg, idx_batch *b, json_t *const *events, int n, uint64_t *first);
 
+/* fn for each event in an item's chain of custody, in ledger order (an
+ * entry that is not JSON is skipped); fn returns > 0 to stop. Reads the
+ * index only, so custos verify uses it on a stopped server's data. */
+int ledger_each_event(idx *ix, const char *evidence_id,
+                      int (*fn)(uint64_t index, const json_t *event, void *ud), void *ud);
 /* Whether the item's chain of custody holds an event of this type (a job
  * re-run after a crash uses it not to record its outcome twice). */
 int ledger_evidence_has(ledger *lg, const char *evidence_id, const char *type, bool *found);

@@ -11,6 +11,7 @@
 #include "b64.h"
 #include "err.h"
 #include "hex.h"
+#include "ossl_err.h"
 #include "banned.h"
 
 static const char dash[] = "\xe2\x80\x94 "; /* U+2014 EM DASH, then a space */
@@ -111,14 +112,6 @@ int note_vkey_parse(const char *vkey, char name[NOTE_MAX_ORIGIN + 1], unsigned c
   return rc;
 }
 
-static int ossl_fail(const char *what) {
-  unsigned long e = ERR_get_error();
-  char msg[256] = "unknown error";
-  if (e) ERR_error_string_n(e, msg, sizeof msg);
-  ERR_clear_error();
-  return cu_error(CU_EIO, "%s: %s", what, msg);
-}
-
 int note_sign(const unsigned char seed[32], const char *name, const char *body, size_t n,
               cu_buf *note) {
   if (!name_ok(name)) return cu_error(CU_EINVAL, "'%s' cannot be a key name", name);
@@ -136,7 +129,7 @@ int note_sign(const unsigned char seed[32], const char *name, const char *body, 
   EVP_MD_CTX *m = EVP_MD_CTX_new();
   if (!k || !m || EVP_DigestSignInit(m, NULL, NULL, NULL, k) != 1 ||
       EVP_DigestSign(m, sig + 4, &siglen, (const unsigned char *)body, n) != 1 || siglen != 64)
-    rc = ossl_fail("cannot sign the tree head");
+    rc = ossl_fail(CU_EIO, "cannot sign the tree head");
   EVP_MD_CTX_free(m);
   EVP_PKEY_free(k);
   if (rc) return rc;
@@ -204,13 +197,13 @@ int note_public(const unsigned char seed[32], unsigned char pub[32]) {
   EVP_PKEY *k = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, seed, 32);
   size_t len = 32;
   int rc = (!k || EVP_PKEY_get_raw_public_key(k, pub, &len) != 1 || len != 32)
-               ? ossl_fail("cannot derive the Ed25519 public key")
+               ? ossl_fail(CU_EIO, "cannot derive the Ed25519 public key")
                : 0;
   EVP_PKEY_free(k);
   return rc;
 }
 
 int note_keygen(unsigned char seed[32], unsigned char pub[32]) {
-  if (RAND_priv_bytes(seed, 32) != 1) return ossl_fail("cannot make an Ed25519 key");
+  if (RAND_priv_bytes(seed, 32) != 1) return ossl_fail(CU_EIO, "cannot make an Ed25519 key");
   return note_public(seed, pub);
 }

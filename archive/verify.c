@@ -46,14 +46,15 @@ typedef struct {
   const verify_opts *o;
   idx *ix;
   store *st;
-  json_t *report, *failures, *warnings, *checked;
+  json_t *report, *failures, *warnings;
+  uint64_t evidence, objects, bytes, tokens, entries; /* what was checked */
   uint64_t nfail, nwarn;
   char origin[NOTE_MAX_ORIGIN + 1];
   unsigned char pub[32];
   cu_buf ca;
   head *heads;
   size_t nheads, cap;
-  uint64_t bytes_total, bytes_done;
+  uint64_t bytes_total; /* of all objects, for the progress bar */
 } vctx;
 
 static void add(json_t *list, uint64_t *count, const char *check, const char *evidence,
@@ -82,10 +83,6 @@ static void add(json_t *list, uint64_t *count, const char *check, const char *ev
   add((v)->failures, &(v)->nfail, check, ev, index, size, __VA_ARGS__)
 #define WARN(v, check, ev, index, size, ...) \
   add((v)->warnings, &(v)->nwarn, check, ev, index, size, __VA_ARGS__)
-
-static void count(vctx *v, const char *what, uint64_t n) {
-  json_object_set_new(v->checked, what, json_integer((json_int_t)n));
-}
 
 static int node_get(void *ud, unsigned level, uint64_t index, merkle_hash out) {
   return idx_ledger_node_get(ud, level, index, out);
@@ -134,7 +131,9 @@ static int load_ca(vctx *v) {
   if (rc) return rc;
   size_t i;
   json_t *pem;
-  json_array_foreach(list, i, pem) if (json_is_string(pem)) cu_buf_adds(&v->ca, json_string_value(pem));
+  json_array_foreach(list, i, pem) {
+    if (json_is_string(pem)) cu_buf_adds(&v->ca, json_string_value(pem));
+  }
   json_decref(list);
   return 0;
 }
@@ -204,8 +203,7 @@ static void check_head_tokens(vctx *v) {
     }
     cu_buf_release(&der);
   }
-  json_t *t = json_object_get(v->checked, "tokens");
-  count(v, "tokens", (uint64_t)json_integer_value(t) + tokens);
+  v->tokens += tokens;
 }
 
 /* ---- 2. the ledger ------------------------------------------------------ */
@@ -322,7 +320,7 @@ static void check_ledger(vctx *v) {
   rebuild r = {.v = v};
   int rc = idx_ledger_each_entry(v->ix, 0, entry_one, &r);
   if (rc) FAIL(v, "ledger", NULL, -1, -1, "cannot read the ledger: %s", cu_errmsg());
-  count(v, "ledger_entries", r.entries);
+  v->entries = r.entries;
   if (r.node_failures > 10)
     FAIL(v, "ledger", NULL, -1, -1, "%llu tree nodes differ in all",
          (unsigned long long)r.node_failures);
@@ -345,21 +343,15 @@ typedef struct {
   char seen_sha[65];
 } custody;
 
-static int custody_one(uint64_t index, void *ud) {
+static int custody_one(uint64_t index, const json_t *ev, void *ud) {
   custody *c = ud;
-  cu_buf bytes = CU_BUF_INIT(CU_MAX_RECORD_BYTES);
-  json_t *ev = NULL;
-  if (!idx_ledger_entry_get(c->v->ix, index, &bytes) && !cu_json_parse(bytes.data, bytes.len, &ev)) {
-    const char *type = cu_json_str(ev, "type"), *evid = cu_json_str(ev, "evidence");
-    const char *sha = cu_json_str(ev, "sha256");
-    if (type && !strcmp(type, "ingested") && evid && !strcmp(evid, c->id)) {
-      c->found = true;
-      snprintf(c->seen_sha, sizeof c->seen_sha, "%s", sha ? sha : "");
-      if (sha && !strcmp(sha, c->sha)) c->match = true;
-    }
+  const char *type = cu_json_str(ev, "type"), *evid = cu_json_str(ev, "evidence");
+  const char *sha = cu_json_str(ev, "sha256");
+  if (type && !strcmp(type, "ingested") && evid && !strcmp(evid, c->id)) {
+    c->found = true;
+    snprintf(c->seen_sha, sizeof c->seen_sha, "%s", sha ? sha : "");
+    if (sha && !strcmp(sha, c->sha)) c->match = true;
   }
-  json_decref(ev);
-  cu_buf_release(&bytes);
   return 0;
 }
 
@@ -371,8 +363,7 @@ static int sum_sizes(const char *id, json_t *rec, void *ud) {
 static int evidence_one(const char *id, json_t *rec, void *ud) {
   vctx *v = ud;
   const char *sha = cu_json_str(rec, "sha256");
-  json_t *c = v->checked;
-  count(v, "evidence", (uint64_t)json_integer_value(json_object_get(c, "evidence")) + 1);
+  v->evidence++;
   if (!sha || !cu_is_sha256_hex(sha)) {
     FAIL(v, "object", id, -1, -1, "evidence %s has no valid sha256 in its record", id);
     return 0;
@@ -380,10 +371,9 @@ static int evidence_one(const char *id, json_t *rec, void *ud) {
   char actual[65];
   uint64_t bytes = 0;
   int rc = scrub_object(v->st, sha, 0, NULL, actual, &bytes);
-  v->bytes_done += bytes;
-  if (v->o->progress) v->o->progress(v->o->ud, v->bytes_done, v->bytes_total);
-  count(v, "objects", (uint64_t)json_integer_value(json_object_get(c, "objects")) + 1);
-  count(v, "bytes", (uint64_t)json_integer_value(json_object_get(c, "bytes")) + bytes);
+  v->objects++;
+  v->bytes += bytes;
+  if (v->o->progress) v->o->progress(v->o->ud, v->bytes, v->bytes_total);
   if (rc == CU_ENOTFOUND) {
     FAIL(v, "object", id, -1, -1, "evidence %s: its object %s is missing", id, sha);
   } else if (rc == CU_ECORRUPT) {
@@ -405,14 +395,14 @@ static int evidence_one(const char *id, json_t *rec, void *ud) {
   } else {
     unsigned char d[32];
     cu_hex_decode(sha, 64, d, 32);
-    count(v, "tokens", (uint64_t)json_integer_value(json_object_get(c, "tokens")) + 1);
+    v->tokens++;
     if (tsa_verify(der.data, der.len, d, v->ca.data ? v->ca.data : "", v->ca.len, NULL))
       FAIL(v, "timestamp", id, -1, -1, "evidence %s: %s", id, cu_errmsg());
   }
   cu_buf_release(&der);
 
   custody cu = {v, id, sha, false, false, ""};
-  if (idx_evidence_events(v->ix, id, custody_one, &cu)) {
+  if (ledger_each_event(v->ix, id, custody_one, &cu)) {
     FAIL(v, "custody", id, -1, -1, "evidence %s: cannot read its events: %s", id, cu_errmsg());
   } else if (!cu.found) {
     FAIL(v, "custody", id, -1, -1, "evidence %s has no ingested event in the ledger", id);
@@ -446,14 +436,8 @@ int verify_home(const verify_opts *o, json_t **out) {
   v.report = json_object();
   v.failures = json_array();
   v.warnings = json_array();
-  v.checked = json_object();
-  count(&v, "evidence", 0);
-  count(&v, "objects", 0);
-  count(&v, "bytes", 0);
-  count(&v, "tokens", 0);
 
   if ((rc = idx_sth_each(v.ix, 0, head_one, &v))) goto done;
-  count(&v, "signed_heads", v.nheads);
   check_ledger(&v);
   check_head_tokens(&v);
   if ((rc = idx_evidence_each(v.ix, NULL, sum_sizes, &v))) goto done;
@@ -461,7 +445,11 @@ int verify_home(const verify_opts *o, json_t **out) {
 
   cu_json_set_str(v.report, "home", o->home);
   json_object_set_new(v.report, "ok", json_boolean(v.nfail == 0));
-  json_object_set(v.report, "checked", v.checked);
+  json_object_set_new(v.report, "checked",
+                      json_pack("{sIsIsIsIsIsI}", "evidence", (json_int_t)v.evidence, "objects",
+                                (json_int_t)v.objects, "bytes", (json_int_t)v.bytes, "tokens",
+                                (json_int_t)v.tokens, "ledger_entries", (json_int_t)v.entries,
+                                "signed_heads", (json_int_t)v.nheads));
   json_object_set(v.report, "failures", v.failures);
   json_object_set(v.report, "warnings", v.warnings);
   cu_json_set_int(v.report, "failure_count", (int64_t)v.nfail);
@@ -472,7 +460,6 @@ done:
   json_decref(v.report);
   json_decref(v.failures);
   json_decref(v.warnings);
-  json_decref(v.checked);
   free(v.heads);
   cu_buf_release(&v.ca);
   store_free(v.st);
