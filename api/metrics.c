@@ -3,6 +3,8 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
+#include <stdlib.h>
+
 #include "api_int.h"
 #include "err.h"
 #include "banned.h"
@@ -50,20 +52,22 @@ int metrics_render(api *a, cu_buf *o) {
   family(o, "custos_jobs", "gauge", "Jobs now queued (waiting to run) and running, by kind.");
   const char *const *kinds;
   int nk = job_queue_kinds(a->jq, &kinds);
+  job_counts *kc = cu_xcalloc((size_t)nk + 1, sizeof *kc);
+  uint64_t *queued = cu_xcalloc((size_t)nk + 1, sizeof *queued);
+  job_queue_kind_counts(a->jq, kc, queued);
   for (int i = 0; i < nk; i++) {
-    job_counts kc;
-    uint64_t queued = 0;
-    job_queue_kind_counts(a->jq, kinds[i], &kc, &queued);
     static const char *const outcomes[] = {"done", "failed", "retried", "timed_out"};
-    uint64_t v[] = {kc.done, kc.failed, kc.retried, kc.timed_out};
+    uint64_t v[] = {kc[i].done, kc[i].failed, kc[i].retried, kc[i].timed_out};
     for (int k = 0; k < 4; k++)
       cu_buf_printf(o, "custos_jobs_total{kind=\"%s\",outcome=\"%s\"} %llu\n", kinds[i],
                     outcomes[k], (unsigned long long)v[k]);
     cu_buf_printf(o, "custos_jobs{kind=\"%s\",state=\"queued\"} %llu\n", kinds[i],
-                  (unsigned long long)queued);
+                  (unsigned long long)queued[i]);
     cu_buf_printf(o, "custos_jobs{kind=\"%s\",state=\"running\"} %llu\n", kinds[i],
-                  (unsigned long long)kc.running);
+                  (unsigned long long)kc[i].running);
   }
+  free(kc);
+  free(queued);
   family(o, "custos_ledger_entries", "gauge", "Events in the ledger.");
   cu_buf_printf(o, "custos_ledger_entries %llu\n", (unsigned long long)ledger_size(a->lg));
   scrub_counts sc;

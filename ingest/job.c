@@ -426,33 +426,32 @@ int job_queue_kinds(job_queue *q, const char *const **kinds) {
 
 typedef struct {
   job_queue *q;
-  const char *kind;
-  uint64_t queued;
+  uint64_t *queued;
 } queued_ctx;
 
 static int count_queued(const char *id, json_t *rec, void *ud) {
   queued_ctx *c = ud;
-  const char *kind = cu_json_str(rec, "kind");
-  if (kind && !strcmp(kind, c->kind) && !find_running(c->q, id)) c->queued++;
+  int hi = handler_index(c->q, cu_json_str(rec, "kind"));
+  if (hi >= 0 && !find_running(c->q, id)) c->queued[hi]++;
   return 0;
 }
 
-void job_queue_kind_counts(job_queue *q, const char *kind, job_counts *out, uint64_t *queued) {
-  memset(out, 0, sizeof *out);
-  int hi = handler_index(q, kind);
-  if (hi >= 0) {
-    out->done = atomic_load(&q->counts[hi].done);
-    out->failed = atomic_load(&q->counts[hi].failed);
-    out->retried = atomic_load(&q->counts[hi].retried);
-    out->timed_out = atomic_load(&q->counts[hi].timed_out);
+void job_queue_kind_counts(job_queue *q, job_counts *out, uint64_t *queued) {
+  memset(out, 0, (size_t)q->nhandlers * sizeof *out);
+  memset(queued, 0, (size_t)q->nhandlers * sizeof *queued);
+  for (int i = 0; i < q->nhandlers; i++) {
+    out[i].done = atomic_load(&q->counts[i].done);
+    out[i].failed = atomic_load(&q->counts[i].failed);
+    out[i].retried = atomic_load(&q->counts[i].retried);
+    out[i].timed_out = atomic_load(&q->counts[i].timed_out);
   }
-  queued_ctx c = {q, kind, 0};
+  /* One scan of the pending jobs for every kind. */
+  queued_ctx c = {q, queued};
   pthread_mutex_lock(&q->mu);
   for (int i = 0; i < q->nrunning; i++)
-    out->running += q->running[i].handler == hi && hi >= 0;
-  if (queued) idx_job_each_pending(q->ix, count_queued, &c);
+    if (q->running[i].handler >= 0) out[q->running[i].handler].running++;
+  idx_job_each_pending(q->ix, count_queued, &c);
   pthread_mutex_unlock(&q->mu);
-  if (queued) *queued = c.queued;
 }
 
 typedef struct {

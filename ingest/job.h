@@ -66,9 +66,10 @@ typedef struct {
   uint64_t done, failed, retried, timed_out, running;
 } job_counts;
 void job_queue_counts(job_queue *q, job_counts *out);
-/* The same for one kind, plus how many of it are queued (waiting to run). */
-void job_queue_kind_counts(job_queue *q, const char *kind, job_counts *out, uint64_t *queued);
-/* The kinds this queue runs, for iterating job_queue_kind_counts. */
+/* The same for each kind, in the order of job_queue_kinds(), and how many
+ * of each are queued (waiting to run): out and queued have one entry a kind. */
+void job_queue_kind_counts(job_queue *q, job_counts *out, uint64_t *queued);
+/* The kinds this queue runs. */
 int job_queue_kinds(job_queue *q, const char *const **kinds);
 
 /* Jobs that are queued, running or failed (state NULL = all three; kind
