@@ -18,6 +18,31 @@
 #include "test_util.h"
 #include "timeu.h"
 
+/* Each test gets a fresh index in a temporary directory (a test that
+ * reopens it keeps f->ix current). */
+typedef struct {
+  char *dir;
+  idx *ix;
+} index_fixture;
+
+static int setup(void **state) {
+  index_fixture *f = cu_xcalloc(1, sizeof *f);
+  f->dir = test_tmpdir("job");
+  assert_non_null(f->dir);
+  assert_int_equal(idx_open(&f->ix, f->dir), 0);
+  *state = f;
+  return 0;
+}
+
+static int teardown(void **state) {
+  index_fixture *f = *state;
+  idx_close(f->ix);
+  assert_int_equal(test_rmtree(f->dir), 0);
+  free(f->dir);
+  free(f);
+  return 0;
+}
+
 typedef struct {
   atomic_int runs, fails_left;
   char last_evidence[64];
@@ -60,10 +85,8 @@ static int count_pending(const char *id, json_t *rec, void *ud) {
 }
 
 static void test_job__runs_retries_and_fails(void **state) {
-  char *dir = test_tmpdir("job");
-  assert_non_null(dir);
-  idx *ix = NULL;
-  assert_int_equal(idx_open(&ix, dir), 0);
+  index_fixture *f = *state;
+  idx *ix = f->ix;
   counter c = {.mu = PTHREAD_MUTEX_INITIALIZER};
   job_handler h[] = {{.kind = "probe", .run = run_ok, .ud = &c}};
   job_opts o = {.workers = 2, .max_attempts = 3, .backoff_us = 20000};
@@ -113,16 +136,11 @@ static void test_job__runs_retries_and_fails(void **state) {
   assert_int_equal(jc.done, 2);
   assert_int_equal(jc.failed, 2);
   job_queue_free(q);
-  idx_close(ix);
-  assert_int_equal(test_rmtree(dir), 0);
-  free(dir);
 }
 
 static void test_job__pending_jobs_survive_a_restart(void **state) {
-  char *dir = test_tmpdir("job");
-  assert_non_null(dir);
-  idx *ix = NULL;
-  assert_int_equal(idx_open(&ix, dir), 0);
+  index_fixture *f = *state;
+  idx *ix = f->ix;
   counter c = {.mu = PTHREAD_MUTEX_INITIALIZER};
   job_handler h[] = {{.kind = "probe", .run = run_ok, .ud = &c}};
   job_opts o = {.workers = 1};
@@ -133,26 +151,23 @@ static void test_job__pending_jobs_survive_a_restart(void **state) {
   for (int i = 0; i < 5; i++) add_job(ix, q, "probe", "ev", ids[i]);
   job_queue_free(q);
   idx_close(ix);
+  f->ix = NULL;
   assert_int_equal(atomic_load(&c.runs), 0);
 
-  assert_int_equal(idx_open(&ix, dir), 0);
+  assert_int_equal(idx_open(&f->ix, f->dir), 0);
+  ix = f->ix;
   assert_int_equal(job_queue_open(&q, ix, h, 1, &o), 0);
   assert_int_equal(job_queue_start(q), 0);
   for (int i = 0; i < 5; i++) json_decref(wait_state(ix, ids[i], "done"));
   assert_int_equal(atomic_load(&c.runs), 5);
   job_queue_free(q);
-  idx_close(ix);
-  assert_int_equal(test_rmtree(dir), 0);
-  free(dir);
 }
 
 /* A handler may retry without limit (time-stamps wait for their TSA), with
  * its own first delay and a cap on the doubling. */
 static void test_job__a_handler_can_retry_until_it_succeeds(void **state) {
-  char *dir = test_tmpdir("job");
-  assert_non_null(dir);
-  idx *ix = NULL;
-  assert_int_equal(idx_open(&ix, dir), 0);
+  index_fixture *f = *state;
+  idx *ix = f->ix;
   counter c = {.mu = PTHREAD_MUTEX_INITIALIZER};
   atomic_store(&c.fails_left, 6); /* more than the queue's max_attempts */
   job_handler h[] = {{.kind = "stamp", .run = run_ok, .ud = &c, .max_attempts = -1,
@@ -172,9 +187,6 @@ static void test_job__a_handler_can_retry_until_it_succeeds(void **state) {
   assert_true(took < 5 * 1000000);
   json_decref(j);
   job_queue_free(q);
-  idx_close(ix);
-  assert_int_equal(test_rmtree(dir), 0);
-  free(dir);
 }
 
 static atomic_int release_hang;
@@ -191,10 +203,8 @@ static int run_hang(void *ud, const char *id, const json_t *job) {
  * replaced, so the queue keeps its capacity; the listing shows queued,
  * running (with progress) and failed jobs. */
 static void test_job__a_hang_becomes_a_failure_not_a_stuck_worker(void **state) {
-  char *dir = test_tmpdir("job");
-  assert_non_null(dir);
-  idx *ix = NULL;
-  assert_int_equal(idx_open(&ix, dir), 0);
+  index_fixture *f = *state;
+  idx *ix = f->ix;
   counter c = {.mu = PTHREAD_MUTEX_INITIALIZER};
   job_queue *q = NULL;
   job_handler h[] = {{.kind = "hang", .run = run_hang, .max_attempts = 1, .time_limit_us = 1500000},
@@ -231,13 +241,13 @@ static void test_job__a_hang_becomes_a_failure_not_a_stuck_worker(void **state) 
   json_decref(j);
   /* The replacement worker runs the next job. */
   json_decref(wait_state(ix, ok, "done"));
-  job_counts jc;
-  uint64_t queued = 9;
-  job_queue_kind_counts(q, "hang", &jc, &queued);
-  assert_int_equal(jc.timed_out, 1);
-  assert_int_equal(jc.failed, 1);
-  assert_int_equal(jc.running, 0);
-  assert_int_equal(queued, 0);
+  job_counts kc[2];
+  uint64_t queued[2] = {9, 9};
+  job_queue_kind_counts(q, kc, queued);
+  assert_int_equal(kc[0].timed_out, 1); /* "hang" */
+  assert_int_equal(kc[0].failed, 1);
+  assert_int_equal(kc[0].running, 0);
+  assert_int_equal(queued[0], 0);
   assert_int_equal(job_queue_list(q, "failed", NULL, 10, &list), 0);
   assert_int_equal(json_array_size(list), 1);
   assert_string_equal(cu_json_str(json_array_get(list, 0), "state"), "failed");
@@ -254,17 +264,14 @@ static void test_job__a_hang_becomes_a_failure_not_a_stuck_worker(void **state) 
   assert_string_equal(cu_json_str(j, "state"), "failed");
   json_decref(j);
   job_queue_free(q);
-  idx_close(ix);
-  assert_int_equal(test_rmtree(dir), 0);
-  free(dir);
 }
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_job__runs_retries_and_fails),
-      cmocka_unit_test(test_job__pending_jobs_survive_a_restart),
-      cmocka_unit_test(test_job__a_handler_can_retry_until_it_succeeds),
-      cmocka_unit_test(test_job__a_hang_becomes_a_failure_not_a_stuck_worker),
+      cmocka_unit_test_setup_teardown(test_job__runs_retries_and_fails, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_job__pending_jobs_survive_a_restart, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_job__a_handler_can_retry_until_it_succeeds, setup, teardown),
+      cmocka_unit_test_setup_teardown(test_job__a_hang_becomes_a_failure_not_a_stuck_worker, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
