@@ -1,43 +1,24 @@
 /* media_probe: a file's container, streams and tags, as JSON.
  *
  * DESIGN
- * The file is opened here, checked to be a regular file, and its bytes are
- * handed to libavformat through our own AVIOContext. libavformat never sees
- * the path: it cannot read "concat:" or "http:" in it as a protocol, it
- * cannot pick a demuxer by extension (so the verdict follows the bytes
- * alone), and our io_open refuses every nested open, so an uploaded
- * playlist cannot make a probe read other files or the network.
+ * The file is opened through mio (hostile input: libavformat never sees the
+ * path, nested opens are refused, a deadline bounds the work).
  *
  * Three things can stop a probe, and they are kept apart because the caller
  * treats them differently:
  *   - the file is not media: a verdict, returned as status "unparseable";
- *   - reading the file failed: CU_EIO, our failure (the read errno is kept
- *     by the read callback, whatever libav makes of it);
+ *   - reading the file failed: CU_EIO, our failure;
  *   - the deadline passed: CU_EIO, so a loaded machine does not mark good
- *     footage unparseable for ever. The deadline is checked in the read
- *     callback and in the AVIOInterruptCB. avformat_find_stream_info can
- *     return success after an interrupt, so the flag is what we trust, not
- *     the return code.
- *
- * libav explains failures ("moov atom not found") only through av_log,
- * which is process-wide. A log callback installed once keeps the first
- * error-level message of the probe running on the calling thread (a
- * thread-local buffer), so the reason a person reads can quote it; messages
- * outside a probe go to our log as warnings. find_stream_info forces one
- * decoder thread, so a probe's messages come from its own thread. */
+ *     footage unparseable for ever. */
 #include "probe.h"
 
-#include <errno.h>
-#include <fcntl.h>
+#include "mio.h"
+
 #include <math.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -57,110 +38,9 @@
 #error "media/probe.c needs FFmpeg 5.1 or later (AVChannelLayout)"
 #endif
 
-/* Bytes libavformat may read while guessing stream parameters (ffprobe's
- * default is 5 MB; high-bit-rate 4K footage needs more before every stream
- * has shown a packet). Bounded, so a probe never reads a whole file. */
-#define PROBE_SIZE (32 * 1024 * 1024)
-/* Media time libavformat may analyse, in microseconds; see PROBE_SIZE. */
-#define PROBE_ANALYZE_US (30LL * 1000 * 1000)
-/* Our AVIOContext's buffer. libav may grow it while probing a format. */
-#define PROBE_IO_BUF (64 * 1024)
-/* The name libavformat is given instead of the path (see media_probe). */
-#define PROBE_URL "custos-probe-input"
-/* A reason, and the libav message quoted in it. */
-#define REASON_MAX 768
-#define LOGMSG_MAX 256
-
-typedef struct {
-  int fd;
-  int64_t size;
-  int64_t deadline_us; /* on cu_mono_us()'s clock */
-  bool timed_out;
-  int read_errno;    /* first failure of read() on the file, else 0 */
-  bool refused_open; /* the file named another file or a URL */
-} probe_io;
-
-/* The calling thread's probe, if any, and libav's first error during it. */
-static _Thread_local struct {
-  bool active;
-  char first[LOGMSG_MAX];
-} capture;
-
-static pthread_once_t libav_once = PTHREAD_ONCE_INIT;
-
 static void oom(void) {
   fprintf(stderr, "custos: out of memory in media_probe\n");
   abort();
-}
-
-static void log_cb(void *avcl, int level, const char *fmt, va_list vl)
-    __attribute__((format(printf, 3, 0)));
-static void log_cb(void *avcl, int level, const char *fmt, va_list vl) {
-  char line[LOGMSG_MAX];
-  size_t n;
-  int full;
-
-  if (level > av_log_get_level()) return;
-  full = vsnprintf(line, sizeof line, fmt, vl);
-  n = strlen(line);
-  /* Cut short: drop what may be half a character. */
-  if (full >= (int)sizeof line)
-    while (n > 0 && ((unsigned char)line[n - 1] & 0x80)) n--;
-  while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ')) n--;
-  line[n] = '\0';
-  /* Text from a file can reach a message; a reason must be UTF-8. */
-  if (n == 0 || !cu_utf8_valid(line, n)) return;
-  if (capture.active) {
-    if (!capture.first[0]) memcpy(capture.first, line, n + 1);
-    return;
-  }
-  cu_warn("libav: %s", line);
-}
-
-static void init_libav(void) {
-  av_log_set_level(AV_LOG_ERROR);
-  av_log_set_callback(log_cb);
-}
-
-static bool past_deadline(probe_io *io) {
-  if (!io->timed_out && cu_mono_us() > io->deadline_us) io->timed_out = true;
-  return io->timed_out;
-}
-
-static int interrupt_cb(void *opaque) { return past_deadline(opaque) ? 1 : 0; }
-
-static int io_read(void *opaque, uint8_t *buf, int n) {
-  probe_io *io = opaque;
-
-  if (past_deadline(io)) return AVERROR_EXIT;
-  for (;;) {
-    ssize_t r = read(io->fd, buf, (size_t)n);
-    if (r > 0) return (int)r;
-    if (r == 0) return AVERROR_EOF;
-    if (errno == EINTR) continue;
-    if (!io->read_errno) io->read_errno = errno;
-    return AVERROR(errno);
-  }
-}
-
-static int64_t io_seek(void *opaque, int64_t offset, int whence) {
-  probe_io *io = opaque;
-  off_t r;
-
-  if (whence & AVSEEK_SIZE) return io->size;
-  whence &= ~AVSEEK_FORCE;
-  if (whence != SEEK_SET && whence != SEEK_CUR && whence != SEEK_END) return AVERROR(EINVAL);
-  /* A bad offset from a demuxer is the file's doing, not a read failure. */
-  r = lseek(io->fd, (off_t)offset, whence);
-  return r < 0 ? AVERROR(errno) : (int64_t)r;
-}
-
-/* Nested opens (playlists, references, image sequences) are never made. */
-static int refuse_io_open(struct AVFormatContext *s, AVIOContext **pb, const char *url,
-                          int flags, AVDictionary **options) {
-  probe_io *io = s->opaque; /* nested contexts share it */
-  if (io) io->refused_open = true;
-  return AVERROR(EACCES);
 }
 
 static void jset(json_t *obj, const char *key, json_t *v) {
@@ -310,36 +190,6 @@ static void set_unparseable(json_t *res, const char *reason) {
   jset(res, "reason", json_string(reason));
 }
 
-/* The verdict when libavformat gave up with err: "what: <av_strerror>" (or
- * why, if given) and what libav logged; or, when the file named other files,
- * that first, as it is the cause of whatever libav said next. */
-static void set_libav_failure(json_t *res, const char *what, int err, const char *why,
-                              const probe_io *io) {
-  char reason[REASON_MAX], etext[128];
-  const char *logged = capture.first;
-  if (why) snprintf(etext, sizeof etext, "%s", why);
-  else av_strerror(err, etext, sizeof etext);
-  if (io->refused_open)
-    snprintf(reason, sizeof reason,
-             "%s: it names other files or URLs, which a probe never opens (%s%s%s)", what,
-             etext, logged[0] ? "; " : "", logged);
-  else
-    snprintf(reason, sizeof reason, "%s: %s%s%s%s", what, etext, logged[0] ? " (" : "", logged,
-             logged[0] ? ")" : "");
-  set_unparseable(res, reason);
-}
-
-/* Our failures after a libav call, whatever it returned; 0 if none.
- * AVERROR(ENOMEM) is not among them: libav returns it for sizes a file
- * declares beyond av_malloc's limit, and for some malformed input, so it
- * is a verdict on the file. */
-static int own_failure(const probe_io *io, const char *path, int timeout_sec) {
-  if (io->read_errno) return cu_error_errno(CU_EIO, io->read_errno, "cannot read %s", path);
-  if (io->timed_out)
-    return cu_error(CU_EIO, "probing %s gave up after %d s", path, timeout_sec);
-  return 0;
-}
-
 static void describe(json_t *res, const AVFormatContext *ic) {
   static const char *const make_tags[] = {"make", "com.apple.quicktime.make",
                                           "com.android.manufacturer", NULL};
@@ -376,99 +226,35 @@ static void describe(json_t *res, const AVFormatContext *ic) {
 }
 
 int media_probe(const char *path, int timeout_sec, json_t **out) {
-  int ret = 0, fd = -1, err;
-  unsigned char *iobuf = NULL;
-  AVIOContext *avio = NULL;
-  AVFormatContext *ic = NULL;
+  mio_in in;
   json_t *res = NULL;
-  probe_io io = {.fd = -1};
-  struct stat st;
-  unsigned v = avformat_version();
-  char version[32];
-  bool identified = false;
 
   if (out) *out = NULL;
   if (!path || !out) return cu_error(CU_EINVAL, "media_probe needs a path and a result");
-  pthread_once(&libav_once, init_libav);
   if (timeout_sec <= 0) timeout_sec = CU_PROBE_TIMEOUT_SEC;
-
-  /* O_NONBLOCK: opening a FIFO must not wait for a writer; reads of a
-   * regular file ignore it. */
-  fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) {
-    int e = errno;
-    ret = cu_error_errno(e == ENOENT || e == ENOTDIR ? CU_ENOTFOUND : CU_EIO, e,
-                         "cannot open %s", path);
-    goto done;
-  }
-  if (fstat(fd, &st) != 0) {
-    ret = cu_error_errno(CU_EIO, errno, "cannot stat %s", path);
-    goto done;
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ret = cu_error(CU_EINVAL, "%s is not a regular file", path);
-    goto done;
-  }
-
+  int64_t deadline = cu_mono_us() + (int64_t)timeout_sec * 1000000;
+  int ret = mio_open(&in, path, NULL, deadline);
+  if (ret == CU_EIO && (in.io.timed_out))
+    ret = cu_error(CU_EIO, "probing %s gave up after %d s", path, timeout_sec);
+  if (ret && ret != CU_EUNSUPPORTED) goto done;
   res = jobject();
-  snprintf(version, sizeof version, "%u.%u.%u", AV_VERSION_MAJOR(v), AV_VERSION_MINOR(v),
-           AV_VERSION_MICRO(v));
-  jset(res, "libavformat", json_string(version));
-  if (st.st_size == 0) {
-    set_unparseable(res, "the file is empty");
+  jset(res, "libavformat", json_string(media_libavformat_version()));
+  if (ret == CU_EUNSUPPORTED) {
+    set_unparseable(res, cu_errmsg());
+    ret = 0;
     goto done;
   }
-
-  io.fd = fd;
-  io.size = (int64_t)st.st_size;
-  io.deadline_us = cu_mono_us() + (int64_t)timeout_sec * 1000000;
-  if (!(iobuf = av_malloc(PROBE_IO_BUF))) oom();
-  if (!(avio = avio_alloc_context(iobuf, PROBE_IO_BUF, 0, &io, io_read, NULL, io_seek))) oom();
-  iobuf = NULL; /* avio owns it now, and may replace it */
-  if (!(ic = avformat_alloc_context())) oom();
-  ic->pb = avio;
-  ic->interrupt_callback.callback = interrupt_cb;
-  ic->interrupt_callback.opaque = &io;
-  ic->opaque = &io;
-  ic->io_open = refuse_io_open;
-  ic->probesize = PROBE_SIZE;
-  ic->max_analyze_duration = PROBE_ANALYZE_US;
-
-  capture.active = true;
-  capture.first[0] = '\0';
-  /* The URL is a fixed name with no extension and no protocol: demuxers
-   * that resolve names against it (hls) get that far and are refused by
-   * refuse_io_open; an empty one makes hls fail with ENOMEM instead. */
-  err = avformat_open_input(&ic, PROBE_URL, NULL, NULL); /* frees ic on failure */
-  if ((ret = own_failure(&io, path, timeout_sec))) goto done;
-  if (err < 0) {
-    set_libav_failure(res, "libavformat cannot open it", err, NULL, &io);
-    goto done;
-  }
-  err = avformat_find_stream_info(ic, NULL);
-  if ((ret = own_failure(&io, path, timeout_sec))) goto done;
-  if (err < 0) {
-    /* A bare -1 (which av_strerror calls EPERM) is find_stream_info's "no
-     * stream's parameters found"; the refused open uses EACCES. */
-    set_libav_failure(res, "libavformat cannot read its streams", err,
-                      err == -1 ? "no stream's codec parameters could be found" : NULL, &io);
-    goto done;
-  }
-  for (unsigned i = 0; i < ic->nb_streams; i++)
-    if (ic->streams[i]->codecpar->codec_id != AV_CODEC_ID_NONE) identified = true;
+  bool identified = false;
+  for (unsigned i = 0; i < in.ic->nb_streams; i++)
+    if (in.ic->streams[i]->codecpar->codec_id != AV_CODEC_ID_NONE) identified = true;
   if (!identified) {
     set_unparseable(res, "no audio or video streams libavformat can identify");
     goto done;
   }
-  describe(res, ic);
+  describe(res, in.ic);
 
 done:
-  capture.active = false;
-  avformat_close_input(&ic); /* leaves a custom pb alone */
-  if (avio) av_freep(&avio->buffer);
-  avio_context_free(&avio);
-  av_free(iobuf);
-  if (fd >= 0) close(fd);
+  mio_close(&in);
   if (ret == 0) *out = res;
   else json_decref(res);
   return ret;

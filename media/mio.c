@@ -1,0 +1,298 @@
+/* mio: hostile input through our own AVIOContext, outputs, decoders, and
+ * the process-wide libav log callback.
+ *
+ * libav explains failures ("moov atom not found") only through av_log,
+ * which is process-wide. The callback keeps the first error-level message
+ * of the operation running on the calling thread (a thread-local buffer),
+ * so a verdict can quote it; messages outside a capture go to our log as
+ * warnings. Decoder threads log on their own threads, so their messages
+ * are logged, not captured: decode errors are counted from return codes
+ * and frame flags instead. */
+#include "mio.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "json.h"
+#include "log.h"
+#include "timeu.h"
+#include "banned.h"
+
+#define MIO_IO_BUF (64 * 1024)
+/* The name libavformat is given instead of the path: a fixed name with no
+ * extension and no protocol. Demuxers that resolve names against it (hls)
+ * get that far and are refused by refuse_io_open. */
+#define MIO_URL "custos-input"
+/* Bytes libavformat may read while guessing stream parameters (ffprobe's
+ * default is 5 MB; high-bit-rate 4K footage needs more before every stream
+ * has shown a packet), and media time it may analyse, in microseconds. */
+#define MIO_PROBE_SIZE (32 * 1024 * 1024)
+#define MIO_ANALYZE_US (30LL * 1000 * 1000)
+#define LOGMSG_MAX 256
+
+static _Thread_local struct {
+  bool active;
+  char first[LOGMSG_MAX];
+} capture;
+
+static pthread_once_t libav_once = PTHREAD_ONCE_INIT;
+
+static void log_cb(void *avcl, int level, const char *fmt, va_list vl)
+    __attribute__((format(printf, 3, 0)));
+static void log_cb(void *avcl, int level, const char *fmt, va_list vl) {
+  char line[LOGMSG_MAX];
+  (void)avcl;
+  if (level > av_log_get_level()) return;
+  int full = vsnprintf(line, sizeof line, fmt, vl);
+  size_t n = strlen(line);
+  /* Cut short: drop what may be half a character. */
+  if (full >= (int)sizeof line)
+    while (n > 0 && ((unsigned char)line[n - 1] & 0x80)) n--;
+  while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r' || line[n - 1] == ' ')) n--;
+  line[n] = '\0';
+  /* Text from a file can reach a message; a reason must be UTF-8. */
+  if (n == 0 || !cu_utf8_valid(line, n)) return;
+  if (capture.active) {
+    if (!capture.first[0]) memcpy(capture.first, line, n + 1);
+    return;
+  }
+  cu_warn("libav: %s", line);
+}
+
+static void init_libav(void) {
+  av_log_set_level(AV_LOG_ERROR);
+  av_log_set_callback(log_cb);
+}
+
+void mio_init(void) { pthread_once(&libav_once, init_libav); }
+
+void mio_capture_begin(void) {
+  capture.active = true;
+  capture.first[0] = '\0';
+}
+const char *mio_capture_first(void) { return capture.first; }
+void mio_capture_end(void) { capture.active = false; }
+
+static char lavf_version[32], lavc_version[32];
+static pthread_once_t version_once = PTHREAD_ONCE_INIT;
+
+static void init_versions(void) {
+  unsigned f = avformat_version(), c = avcodec_version();
+  snprintf(lavf_version, sizeof lavf_version, "%u.%u.%u", AV_VERSION_MAJOR(f),
+           AV_VERSION_MINOR(f), AV_VERSION_MICRO(f));
+  snprintf(lavc_version, sizeof lavc_version, "%u.%u.%u", AV_VERSION_MAJOR(c),
+           AV_VERSION_MINOR(c), AV_VERSION_MICRO(c));
+}
+
+const char *media_libavformat_version(void) {
+  pthread_once(&version_once, init_versions);
+  return lavf_version;
+}
+
+const char *media_libavcodec_version(void) {
+  pthread_once(&version_once, init_versions);
+  return lavc_version;
+}
+
+static bool stopped(mio_io *io) {
+  if (!io->timed_out && io->deadline_us && cu_mono_us() > io->deadline_us) io->timed_out = true;
+  if (!io->cancelled && io->ctl && io->ctl->cancel && atomic_load(io->ctl->cancel))
+    io->cancelled = true;
+  return io->timed_out || io->cancelled;
+}
+
+static int interrupt_cb(void *opaque) { return stopped(opaque) ? 1 : 0; }
+
+static int io_read(void *opaque, uint8_t *buf, int n) {
+  mio_io *io = opaque;
+  if (stopped(io)) return AVERROR_EXIT;
+  for (;;) {
+    ssize_t r = read(io->fd, buf, (size_t)n);
+    if (r > 0) return (int)r;
+    if (r == 0) return AVERROR_EOF;
+    if (errno == EINTR) continue;
+    if (!io->read_errno) io->read_errno = errno;
+    return AVERROR(errno);
+  }
+}
+
+static int64_t io_seek(void *opaque, int64_t offset, int whence) {
+  mio_io *io = opaque;
+  if (whence & AVSEEK_SIZE) return io->size;
+  whence &= ~AVSEEK_FORCE;
+  if (whence != SEEK_SET && whence != SEEK_CUR && whence != SEEK_END) return AVERROR(EINVAL);
+  /* A bad offset from a demuxer is the file's doing, not a read failure. */
+  off_t r = lseek(io->fd, (off_t)offset, whence);
+  return r < 0 ? AVERROR(errno) : (int64_t)r;
+}
+
+/* Nested opens (playlists, references, image sequences) are never made. */
+static int refuse_io_open(struct AVFormatContext *s, AVIOContext **pb, const char *url,
+                          int flags, AVDictionary **options) {
+  (void)pb, (void)url, (void)flags, (void)options;
+  mio_io *io = s->opaque; /* nested contexts share it */
+  if (io) io->refused_open = true;
+  return AVERROR(EACCES);
+}
+
+int mio_own_failure(const mio_io *io, const char *doing) {
+  if (io->read_errno) return cu_error_errno(CU_EIO, io->read_errno, "%s: cannot read the file", doing);
+  if (io->cancelled) return cu_error(CU_EIO, "%s: cancelled", doing);
+  if (io->timed_out) return cu_error(CU_EIO, "%s: gave up at the time limit", doing);
+  return 0;
+}
+
+int mio_verdict(const mio_io *io, const char *what, int err, const char *why) {
+  char etext[128];
+  const char *logged = capture.first;
+  if (why) snprintf(etext, sizeof etext, "%s", why);
+  else av_strerror(err, etext, sizeof etext);
+  if (io && io->refused_open)
+    return cu_error(CU_EUNSUPPORTED,
+                    "%s: it names other files or URLs, which Custos never opens (%s%s%s)", what,
+                    etext, logged[0] ? "; " : "", logged);
+  return cu_error(CU_EUNSUPPORTED, "%s: %s%s%s%s", what, etext, logged[0] ? " (" : "", logged,
+                  logged[0] ? ")" : "");
+}
+
+int mio_open(mio_in *in, const char *path, const media_ctl *ctl, int64_t deadline_us) {
+  memset(in, 0, sizeof *in);
+  in->io.fd = -1;
+  in->io.ctl = ctl;
+  in->io.deadline_us = deadline_us;
+  mio_init();
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer; reads of a
+   * regular file ignore it. */
+  int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) {
+    int e = errno;
+    return cu_error_errno(e == ENOENT || e == ENOTDIR ? CU_ENOTFOUND : CU_EIO, e,
+                          "cannot open %s", path);
+  }
+  in->io.fd = fd;
+  struct stat st;
+  if (fstat(fd, &st) != 0) return cu_error_errno(CU_EIO, errno, "cannot stat %s", path);
+  if (!S_ISREG(st.st_mode)) return cu_error(CU_EINVAL, "%s is not a regular file", path);
+  if (st.st_size == 0) return cu_error(CU_EUNSUPPORTED, "the file is empty");
+  in->io.size = (int64_t)st.st_size;
+  unsigned char *buf = av_malloc(MIO_IO_BUF);
+  if (!buf) return cu_error(CU_EIO, "out of memory");
+  if (!(in->avio = avio_alloc_context(buf, MIO_IO_BUF, 0, &in->io, io_read, NULL, io_seek))) {
+    av_free(buf);
+    return cu_error(CU_EIO, "out of memory");
+  }
+  if (!(in->ic = avformat_alloc_context())) return cu_error(CU_EIO, "out of memory");
+  in->ic->pb = in->avio;
+  in->ic->interrupt_callback.callback = interrupt_cb;
+  in->ic->interrupt_callback.opaque = &in->io;
+  in->ic->opaque = &in->io;
+  in->ic->io_open = refuse_io_open;
+  in->ic->probesize = MIO_PROBE_SIZE;
+  in->ic->max_analyze_duration = MIO_ANALYZE_US;
+
+  mio_capture_begin();
+  int rc = 0, err = avformat_open_input(&in->ic, MIO_URL, NULL, NULL); /* frees ic on failure */
+  if ((rc = mio_own_failure(&in->io, "opening the file"))) goto done;
+  if (err < 0) {
+    rc = mio_verdict(&in->io, "libavformat cannot open it", err, NULL);
+    goto done;
+  }
+  err = avformat_find_stream_info(in->ic, NULL);
+  /* find_stream_info can succeed after an interrupt: trust the flags. */
+  if ((rc = mio_own_failure(&in->io, "reading the streams"))) goto done;
+  if (err < 0)
+    /* A bare -1 (which av_strerror calls EPERM) is find_stream_info's "no
+     * stream's parameters found"; the refused open uses EACCES. */
+    rc = mio_verdict(&in->io, "libavformat cannot read its streams", err,
+                     err == -1 ? "no stream's codec parameters could be found" : NULL);
+done:
+  mio_capture_end();
+  return rc;
+}
+
+void mio_close(mio_in *in) {
+  avformat_close_input(&in->ic); /* leaves a custom pb alone */
+  if (in->avio) av_freep(&in->avio->buffer);
+  avio_context_free(&in->avio);
+  if (in->io.fd >= 0) close(in->io.fd);
+  in->io.fd = -1;
+}
+
+int mio_out_open(AVFormatContext **oc, const char *path, const char *format) {
+  *oc = NULL;
+  mio_init();
+  int err = avformat_alloc_output_context2(oc, NULL, format, NULL);
+  if (err < 0 || !*oc) return cu_error(CU_EIO, "no %s muxer in this libavformat", format);
+  /* "file:" so that the path is never read as another protocol. */
+  size_t n = strlen(path) + 6;
+  char *url = av_malloc(n);
+  if (!url) return cu_error(CU_EIO, "out of memory");
+  snprintf(url, n, "file:%s", path);
+  (*oc)->url = url;
+  err = avio_open(&(*oc)->pb, url, AVIO_FLAG_WRITE);
+  if (err < 0) {
+    char e[128];
+    av_strerror(err, e, sizeof e);
+    int code = err == AVERROR(ENOSPC) ? CU_ENOSPC : CU_EIO;
+    avformat_free_context(*oc);
+    *oc = NULL;
+    return cu_error(code, "cannot create %s: %s", path, e);
+  }
+  return 0;
+}
+
+int mio_out_close(AVFormatContext **oc, bool failed) {
+  int rc = 0;
+  if (!*oc) return 0;
+  if (!failed) {
+    int err = av_write_trailer(*oc);
+    if (err >= 0 && (*oc)->pb) err = (*oc)->pb->error;
+    if (err < 0) {
+      char e[128];
+      av_strerror(err, e, sizeof e);
+      rc = cu_error(err == AVERROR(ENOSPC) ? CU_ENOSPC : CU_EIO, "cannot finish the output: %s", e);
+    }
+  }
+  int cerr = avio_closep(&(*oc)->pb);
+  if (!rc && cerr < 0) rc = cu_error(cerr == AVERROR(ENOSPC) ? CU_ENOSPC : CU_EIO, "cannot close the output");
+  avformat_free_context(*oc);
+  *oc = NULL;
+  return rc;
+}
+
+int mio_decoder(AVCodecContext **dec, const AVStream *st, int threads) {
+  *dec = NULL;
+  const AVCodec *c = avcodec_find_decoder(st->codecpar->codec_id);
+  if (!c)
+    return cu_error(CU_EUNSUPPORTED, "stream %d: libavcodec has no decoder for %s", st->index,
+                    avcodec_get_name(st->codecpar->codec_id));
+  if (!(*dec = avcodec_alloc_context3(c))) return cu_error(CU_EIO, "out of memory");
+  int err = avcodec_parameters_to_context(*dec, st->codecpar);
+  if (err >= 0) {
+    (*dec)->pkt_timebase = st->time_base;
+    (*dec)->thread_count = threads;
+    AVDictionary *o = NULL;
+    err = avcodec_open2(*dec, c, &o);
+    av_dict_free(&o);
+  }
+  if (err < 0) {
+    avcodec_free_context(dec);
+    return mio_verdict(NULL, "libavcodec cannot open a decoder", err, NULL);
+  }
+  return 0;
+}
+
+void mio_progress(const mio_in *in, const AVStream *st, int64_t ts) {
+  const media_ctl *ctl = in->io.ctl;
+  if (!ctl || !ctl->progress || ts == AV_NOPTS_VALUE || in->ic->duration <= 0) return;
+  int64_t start = in->ic->start_time == AV_NOPTS_VALUE ? 0 : in->ic->start_time;
+  double f = (double)(av_rescale_q(ts, st->time_base, AV_TIME_BASE_Q) - start) / (double)in->ic->duration;
+  ctl->progress(ctl->progress_ud, f < 0 ? 0 : f > 1 ? 1 : f);
+}

@@ -1,0 +1,82 @@
+/* Media input and output shared by every operation in media/ (internal:
+ * never included outside this folder, since it exposes libav types).
+ *
+ * Every input is hostile: the file is opened here and its bytes reach
+ * libavformat through our own AVIOContext, so libavformat never sees the
+ * path (no "concat:" or "http:" read as a protocol, no demuxer picked by
+ * extension) and every nested open (playlists, references) is refused.
+ * A deadline is checked in the read callback and the interrupt callback,
+ * so no input can hold a worker for ever. */
+#ifndef MEDIA_MIO_H
+#define MEDIA_MIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <libavcodec/avcodec.h>
+#include <libavformat/avformat.h>
+
+#include "media.h"
+
+typedef struct {
+  int fd;
+  int64_t size;
+  int64_t deadline_us; /* on cu_mono_us()'s clock; 0 = none */
+  const media_ctl *ctl; /* may be NULL */
+  bool timed_out, cancelled;
+  int read_errno;    /* first failure of read() on the file, else 0 */
+  bool refused_open; /* the file named another file or a URL */
+} mio_io;
+
+typedef struct {
+  mio_io io;
+  AVIOContext *avio;
+  AVFormatContext *ic;
+} mio_in;
+
+/* Installs the libav log callback (once per process). */
+void mio_init(void);
+
+/* Opens path as hostile input and reads its stream parameters (at most
+ * 32 MiB or 30 s of media: enough for high-bit-rate 4K footage, and never a
+ * whole file). in is zeroed first.
+ *   0                the streams are known
+ *   CU_EUNSUPPORTED  a verdict on the file; cu_errmsg() is the reason a
+ *                    person reads ("the file is empty", "libavformat
+ *                    cannot open it: ... (moov atom not found)")
+ *   CU_ENOTFOUND, CU_EINVAL (not a regular file), CU_EIO (read failure,
+ *   deadline passed, cancelled): our failures.
+ * mio_close() is safe after any return. */
+int mio_open(mio_in *in, const char *path, const media_ctl *ctl, int64_t deadline_us);
+void mio_close(mio_in *in);
+
+/* Our failure after a libav call (read error, deadline, cancel), as a
+ * CU_EIO error with what was being done; 0 if none. */
+int mio_own_failure(const mio_io *io, const char *doing);
+
+/* The verdict when libav gave up with err while doing what: "what: <av
+ * strerror>" and the first libav message logged on this thread since
+ * mio_capture_begin(). Returns CU_EUNSUPPORTED. */
+int mio_verdict(const mio_io *io, const char *what, int err, const char *why);
+
+/* While active on a thread, libav's first error message on that thread is
+ * kept (for a verdict) instead of logged. */
+void mio_capture_begin(void);
+const char *mio_capture_first(void);
+void mio_capture_end(void);
+
+/* An output file the caller names (a path of ours, in the work directory):
+ * oc for the named muxer, opened for writing. */
+int mio_out_open(AVFormatContext **oc, const char *path, const char *format);
+/* Writes the trailer (unless failed), closes and frees; sets *oc NULL.
+ * Returns the trailer's error as ours. */
+int mio_out_close(AVFormatContext **oc, bool failed);
+
+/* A decoder for st, opened with threads (0 = auto) and the stream's
+ * parameters; CU_EUNSUPPORTED when libavcodec has none for it. */
+int mio_decoder(AVCodecContext **dec, const AVStream *st, int threads);
+
+/* The progress share of a timestamp within the input's duration. */
+void mio_progress(const mio_in *in, const AVStream *st, int64_t ts);
+
+#endif
