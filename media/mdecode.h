@@ -1,0 +1,99 @@
+/* Decoding every frame of a file, and hashing a decoded frame the way
+ * ffmpeg's framehash muxer does (internal to media/).
+ *
+ * Shared by the frame hashes (framehash.c) and the lossless check after a
+ * master (master.c): both must see exactly the frames ffmpeg would decode,
+ * so there is one loop. */
+#ifndef MEDIA_MDECODE_H
+#define MEDIA_MDECODE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <libavcodec/avcodec.h>
+#include <openssl/evp.h>
+
+#include "mio.h"
+
+/* Damage seen while decoding, kept for the record: how much, and where the
+ * first few places were (a person looks there first). */
+#define MDEC_MAX_ERRORS_LISTED 20
+
+typedef struct {
+  uint64_t packets_failed; /* the decoder refused the packet */
+  uint64_t frames_damaged; /* decoded with concealment or marked corrupt */
+  uint64_t read_errors;    /* the demuxer stopped early on bad data */
+  json_t *where;           /* [{"stream", "pts_s", "what"}], at most MDEC_MAX_ERRORS_LISTED */
+} mdec_errors;
+
+/* Timestamps as ffmpeg's command line sees them: every packet shifted by
+ * an offset, and in formats with discontinuities (MPEG-TS) a jump of more
+ * than 10 s from where a stream should continue moves the offset so the
+ * timeline goes on from there. */
+typedef struct {
+  int64_t offset_us;
+  int64_t last_ts_us;     /* of the last packet of any stream */
+  int64_t *next_dts_us;   /* per stream: where it should continue */
+  int64_t *last_dts_us;
+  unsigned n;
+  bool discont;           /* the format has discontinuities */
+} mdec_ts;
+
+int mdec_ts_init(mdec_ts *t, const AVFormatContext *ic, int64_t offset_us);
+void mdec_ts_free(mdec_ts *t);
+/* Shifts pkt; returns the jump (microseconds) a discontinuity evened out
+ * here, 0 if none. */
+int64_t mdec_ts_apply(mdec_ts *t, const AVFormatContext *ic, AVPacket *pkt);
+
+/* Records damage at stream (-1: the container) and ts (in the stream's
+ * time base, or AV_NOPTS_VALUE). */
+void mdec_errors_note(mdec_errors *e, const AVFormatContext *ic, int stream, int64_t ts,
+                      const char *what);
+/* {"packets_failed", "frames_damaged", "read_errors", "where": [...]} */
+json_t *mdec_errors_json(const mdec_errors *e);
+
+/* Called for each decoded frame of a selected stream, in decode order; the
+ * frame's pts is its best-effort timestamp, with ts_offset applied. Non-zero
+ * stops the loop and is returned. */
+typedef int (*mdec_frame_fn)(void *ud, int stream, AVFrame *frame);
+/* Called for each packet read of a selected stream, before it is decoded
+ * (pts/dts already offset); may be NULL. */
+typedef void (*mdec_packet_fn)(void *ud, int stream, const AVPacket *pkt);
+
+typedef struct {
+  mio_in *in;
+  const bool *selected;    /* per input stream */
+  int64_t ts_offset;       /* AV_TIME_BASE units, added to every timestamp */
+  mdec_ts ts;
+  int threads;             /* decoder threads; 0 = auto */
+  mdec_frame_fn on_frame;
+  mdec_packet_fn on_packet;
+  void *ud;
+  AVCodecContext **dec;    /* per input stream, opened by mdec_open */
+  mdec_errors err;
+} mdec;
+
+/* Opens a decoder for every selected stream. */
+int mdec_open(mdec *d);
+/* Reads, decodes and calls back until the end of the file (a read error
+ * ends it too, counted in err), then drains the decoders. */
+int mdec_run(mdec *d);
+void mdec_close(mdec *d);
+
+/* The SHA-256 of a decoded video frame's pixels packed with no padding
+ * (av_image_copy_to_buffer with align 1, palette included): the bytes the
+ * rawvideo encoder gives ffmpeg's framehash muxer. *size is their count. */
+int mdec_hash_video(const AVFrame *f, unsigned char out[32], int *size);
+
+/* A SHA-256 context from OpenSSL (libavutil's does not use the CPU's SHA
+ * instructions; OpenSSL's is several times faster). */
+EVP_MD_CTX *mdec_sha256_new(void);
+
+/* Adds a decoded audio frame's samples to c in their own sample format,
+ * interleaved (planar formats are interleaved first), so the digest does
+ * not depend on how the stream was cut into frames. Samples before
+ * from_sample are left out. */
+int mdec_hash_audio_update(EVP_MD_CTX *c, const AVFrame *f, int from_sample);
+
+#endif

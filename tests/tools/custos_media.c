@@ -1,0 +1,43 @@
+/* custos-media: runs one media/ operation on files, for tests and
+ * benchmarks that need the library without a server.
+ *
+ *   custos-media framehash|master|access|poster|probe IN OUT
+ *
+ * Prints the operation's JSON report on stdout; exit 0 on success, 3 when
+ * the input was judged (CU_EUNSUPPORTED, CU_ECORRUPT), 1 otherwise. */
+#include <stdio.h>
+#include <string.h>
+
+#include "access.h"
+#include "err.h"
+#include "framehash.h"
+#include "master.h"
+#include "poster.h"
+#include "probe.h"
+
+int main(int argc, char **argv) {
+  if (argc != 4 && !(argc == 3 && !strcmp(argv[1], "probe"))) {
+    fprintf(stderr, "usage: custos-media framehash|master|access|poster|probe IN [OUT]\n");
+    return 2;
+  }
+  const char *op = argv[1], *in = argv[2], *out = argv[3];
+  json_t *rep = NULL;
+  int rc;
+  if (!strcmp(op, "framehash")) rc = media_framehash(in, out, NULL, &rep);
+  else if (!strcmp(op, "master")) rc = media_master(in, out, NULL, NULL, NULL, &rep);
+  else if (!strcmp(op, "access")) rc = media_access(in, out, NULL, NULL, &rep);
+  else if (!strcmp(op, "poster")) rc = media_poster(in, out, 0, NULL, &rep);
+  else if (!strcmp(op, "probe")) rc = media_probe(in, 0, &rep);
+  else {
+    fprintf(stderr, "custos-media: unknown operation %s\n", op);
+    return 2;
+  }
+  if (rc) {
+    fprintf(stderr, "custos-media: %s: %s\n", op, cu_errmsg());
+    return rc == CU_EUNSUPPORTED || rc == CU_ECORRUPT ? 3 : 1;
+  }
+  json_dumpf(rep, stdout, JSON_INDENT(2) | JSON_SORT_KEYS);
+  putchar('\n');
+  json_decref(rep);
+  return 0;
+}
