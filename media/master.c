@@ -142,6 +142,7 @@ static int open_ffv1(mctx *c, unsigned i, AVStream *ost) {
   e->framerate = ist->r_frame_rate;
   e->level = 3;
   e->gop_size = 1;
+  e->flags |= AV_CODEC_FLAG_BITEXACT;
   e->thread_count = c->threads;
   if (c->oc->oformat->flags & AVFMT_GLOBALHEADER) e->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   AVDictionary *o = NULL;
@@ -174,6 +175,7 @@ static int open_flac(mctx *c, unsigned i, AVStream *ost) {
   /* A 24-bit source decodes to 32-bit samples: say so, or FLAC spends 32. */
   e->bits_per_raw_sample = s->dec->bits_per_raw_sample;
   e->time_base = (AVRational){1, e->sample_rate};
+  e->flags |= AV_CODEC_FLAG_BITEXACT; /* no vendor string: reproducible */
   if (c->oc->oformat->flags & AVFMT_GLOBALHEADER) e->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   int err = avcodec_open2(e, codec, NULL);
   if (err < 0) return mio_verdict(NULL, "the FLAC encoder refused the stream", err, NULL);
@@ -700,6 +702,15 @@ done:
 
 /* ---- the whole ------------------------------------------------------- */
 
+/* A photograph: one picture from an image demuxer. */
+static bool is_still_image(const AVFormatContext *ic) {
+  const char *n = ic->iformat->name;
+  size_t len = strlen(n);
+  bool image_demuxer = !strcmp(n, "image2") || (len > 5 && !strcmp(n + len - 5, "_pipe"));
+  return image_demuxer && ic->nb_streams == 1 &&
+         ic->streams[0]->codecpar->codec_type == AVMEDIA_TYPE_VIDEO;
+}
+
 static json_t *report_params(const mctx *c) {
   json_t *p = json_object(), *streams = json_array();
   cu_json_set_str(p, "container", "matroska");
@@ -752,7 +763,19 @@ int media_master(const char *src, const char *dst, const char *src_sha256,
   }
   for (unsigned i = 0; i < c.n; i++) c.s[i].next_apts = AV_NOPTS_VALUE;
   if ((rc = mdec_ts_init(&c.ts, c.in.ic, 0))) goto done;
+  if (is_still_image(c.in.ic)) {
+    rep = json_object();
+    json_t *params = json_object();
+    cu_json_set_str(params, "kept_as", "original");
+    json_object_set_new(rep, "params", params);
+    cu_json_set_str(rep, "reason", "a still image is its own master: the original is kept as it is");
+    goto done;
+  }
   if ((rc = mio_out_open(&c.oc, dst, "matroska"))) goto done;
+  /* No random segment id, no date, no library name: the same original
+   * always gives the same master, byte for byte, so anyone can make it
+   * again and compare. */
+  c.oc->flags |= AVFMT_FLAG_BITEXACT;
   mio_capture_begin();
   rc = setup(&c, src_sha256);
   if (!rc) rc = write_master(&c);

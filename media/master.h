@@ -42,6 +42,10 @@ typedef struct {
  *              timestamp jump backwards (an MPEG-TS discontinuity) had to
  *              be evened out, Matroska needing rising timestamps
  *   "decode_errors" as in framehash.h
+ * A still image (a photograph) is its own master: nothing is written to
+ * dst and the report is {"params": {"kept_as": "original"}, "reason"}.
+ * The master is written bit-exact (no random ids, dates or library names),
+ * so the same original always gives the same bytes.
  * CU_ECORRUPT when the check finds a difference: cu_errmsg() names the
  * stream and the first frame (index and time) that differs. Other errors
  * as in media.h. */

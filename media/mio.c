@@ -162,6 +162,13 @@ int mio_verdict(const mio_io *io, const char *what, int err, const char *why) {
                   logged[0] ? ")" : "");
 }
 
+/* The verdict already set, as "damaged" media of the recognised format. */
+static int damaged(const AVInputFormat *fmt) {
+  char why[600];
+  snprintf(why, sizeof why, "%s", cu_errmsg());
+  return cu_error(CU_ECORRUPT, "it is %s, but damaged: %s", fmt->long_name ? fmt->long_name : fmt->name, why);
+}
+
 int mio_open(mio_in *in, const char *path, const media_ctl *ctl, int64_t deadline_us) {
   memset(in, 0, sizeof *in);
   in->io.fd = -1;
@@ -190,6 +197,7 @@ int mio_open(mio_in *in, const char *path, const media_ctl *ctl, int64_t deadlin
   }
   if (!(in->ic = avformat_alloc_context())) return cu_error(CU_EIO, "out of memory");
   in->ic->pb = in->avio;
+  in->ic->flags |= AVFMT_FLAG_CUSTOM_IO; /* close_input must leave our pb alone */
   in->ic->interrupt_callback.callback = interrupt_cb;
   in->ic->interrupt_callback.opaque = &in->io;
   in->ic->opaque = &in->io;
@@ -198,20 +206,33 @@ int mio_open(mio_in *in, const char *path, const media_ctl *ctl, int64_t deadlin
   in->ic->max_analyze_duration = MIO_ANALYZE_US;
 
   mio_capture_begin();
-  int rc = 0, err = avformat_open_input(&in->ic, MIO_URL, NULL, NULL); /* frees ic on failure */
+  /* Probed first, so that a file libavformat recognises but cannot open
+   * (an MP4 whose index was never written) is told apart from one that is
+   * not media at all. */
+  const AVInputFormat *fmt = NULL;
+  int rc = 0, score = av_probe_input_buffer2(in->avio, &fmt, MIO_URL, NULL, 0, 0);
+  if ((rc = mio_own_failure(&in->io, "opening the file"))) goto done;
+  if (score < 0 || !fmt) {
+    rc = mio_verdict(&in->io, "libavformat cannot open it", score < 0 ? score : AVERROR_INVALIDDATA, NULL);
+    goto done;
+  }
+  int err = avformat_open_input(&in->ic, MIO_URL, fmt, NULL); /* frees ic on failure */
   if ((rc = mio_own_failure(&in->io, "opening the file"))) goto done;
   if (err < 0) {
     rc = mio_verdict(&in->io, "libavformat cannot open it", err, NULL);
+    if (score > AVPROBE_SCORE_RETRY) rc = damaged(fmt);
     goto done;
   }
   err = avformat_find_stream_info(in->ic, NULL);
   /* find_stream_info can succeed after an interrupt: trust the flags. */
   if ((rc = mio_own_failure(&in->io, "reading the streams"))) goto done;
-  if (err < 0)
+  if (err < 0) {
     /* A bare -1 (which av_strerror calls EPERM) is find_stream_info's "no
      * stream's parameters found"; the refused open uses EACCES. */
     rc = mio_verdict(&in->io, "libavformat cannot read its streams", err,
                      err == -1 ? "no stream's codec parameters could be found" : NULL);
+    if (score > AVPROBE_SCORE_RETRY && !in->io.refused_open) rc = damaged(fmt);
+  }
 done:
   mio_capture_end();
   return rc;

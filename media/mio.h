@@ -41,9 +41,12 @@ void mio_init(void);
  * 32 MiB or 30 s of media: enough for high-bit-rate 4K footage, and never a
  * whole file). in is zeroed first.
  *   0                the streams are known
- *   CU_EUNSUPPORTED  a verdict on the file; cu_errmsg() is the reason a
- *                    person reads ("the file is empty", "libavformat
- *                    cannot open it: ... (moov atom not found)")
+ *   CU_EUNSUPPORTED  not media: cu_errmsg() is the reason a person reads
+ *                    ("the file is empty", "libavformat cannot open it:
+ *                    Invalid data found when processing input")
+ *   CU_ECORRUPT      media libavformat recognises, but damaged ("it is
+ *                    QuickTime / MOV, but damaged: ... (moov atom not
+ *                    found)")
  *   CU_ENOTFOUND, CU_EINVAL (not a regular file), CU_EIO (read failure,
  *   deadline passed, cancelled): our failures.
  * mio_close() is safe after any return. */

@@ -236,11 +236,14 @@ int media_probe(const char *path, int timeout_sec, json_t **out) {
   int ret = mio_open(&in, path, NULL, deadline);
   if (ret == CU_EIO && (in.io.timed_out))
     ret = cu_error(CU_EIO, "probing %s gave up after %d s", path, timeout_sec);
-  if (ret && ret != CU_EUNSUPPORTED) goto done;
+  if (ret && ret != CU_EUNSUPPORTED && ret != CU_ECORRUPT) goto done;
   res = jobject();
   jset(res, "libavformat", json_string(media_libavformat_version()));
-  if (ret == CU_EUNSUPPORTED) {
+  if (ret) {
     set_unparseable(res, cu_errmsg());
+    /* Recognised but unreadable: the recording is damaged, which a person
+     * must hear about, not just "not media". */
+    if (ret == CU_ECORRUPT) jset(res, "damaged", json_true());
     ret = 0;
     goto done;
   }

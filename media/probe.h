@@ -21,6 +21,8 @@
  *                     "libavformat cannot open it: Invalid data found when
  *                     processing input (moov atom not found)"
  *   "libavformat"     the library version that gave this answer, "59.27.100"
+ *   "damaged"         unparseable only, true when libavformat recognises the
+ *                     container but cannot read it (a truncated MP4)
  * and for "ok" only:
  *   "container", "container_long"   "mov,mp4,m4a,3gp,3g2,mj2", "QuickTime / MOV"
  *   "probe_score"     libavformat's confidence in the container, 1..100
