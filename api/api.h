@@ -23,6 +23,9 @@ typedef struct {
   int64_t scrub_rate;      /* background scrub, bytes per second; 0 = off */
   int scrub_idle_s;        /* pause between background scrub passes */
   int job_time_limit_s;    /* a job attempt running longer is failed */
+  int media_time_limit_s;  /* the same for masters, access copies, frame hashes */
+  int access_max_side;     /* access copies: longest side in pixels */
+  int media_threads;       /* threads of one media job; 0 = number of cores */
 } api_config;
 
 void api_config_defaults(api_config *cfg);

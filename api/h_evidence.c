@@ -60,9 +60,14 @@ static int list(req *r) {
 }
 
 static int get_one(req *r) {
-  json_t *rec = NULL;
+  json_t *rec = NULL, *rend = NULL;
   int rc = idx_evidence_get(r->a->ix, r->param[0], &rec);
-  if (rc) return respond_error(r, rc, NULL);
+  if (!rc) rc = idx_renditions(r->a->ix, r->param[0], &rend);
+  if (rc) {
+    json_decref(rec);
+    return respond_error(r, rc, NULL);
+  }
+  json_object_set_new(rec, "renditions", rend);
   rc = respond_json(r, 200, rec, NULL);
   json_decref(rec);
   return rc;
@@ -118,23 +123,71 @@ static bool etag_matches(const char *inm, const char *etag) {
   return strstr(inm, etag) != NULL;
 }
 
+static const char *const rendition_names[] = {"original", "master", "access", "framehash", "poster", NULL};
+
+/* The record of a finished rendition in *out, or an answer already sent
+ * (why there is none to serve). */
+static int find_rendition(req *r, const char *id, const char *kind, json_t **out, bool *answered) {
+  json_t *rr = NULL;
+  *answered = false;
+  int rc = idx_rendition_get(r->a->ix, id, kind, &rr);
+  if (rc == CU_ENOTFOUND) {
+    *answered = true;
+    char msg[160];
+    snprintf(msg, sizeof msg, "this item has no %s rendition", kind);
+    return respond_status(r, 404, "not_found", msg, NULL);
+  }
+  if (rc) return respond_error(r, rc, NULL);
+  const char *state = cu_json_str(rr, "state");
+  if (state && !strcmp(state, "done")) {
+    *out = rr;
+    return 0;
+  }
+  *answered = true;
+  char msg[1200];
+  if (state && !strcmp(state, "failed"))
+    snprintf(msg, sizeof msg, "the %s could not be made: %s", kind, cu_json_str(rr, "error"));
+  else if (state && !strcmp(state, "not_applicable"))
+    snprintf(msg, sizeof msg, "there is no %s for this item: %s", kind, cu_json_str(rr, "reason"));
+  else
+    snprintf(msg, sizeof msg, "the %s is not made yet (it is %s); try again later", kind, state ? state : "queued");
+  const char *code = state && !strcmp(state, "failed")           ? "rendition_failed"
+                     : state && !strcmp(state, "not_applicable") ? "rendition_not_applicable"
+                                                                 : "rendition_not_ready";
+  json_decref(rr);
+  return respond_status(r, 404, code, msg, NULL);
+}
+
 static int content(req *r) {
-  json_t *rec = NULL;
+  json_t *rec = NULL, *rend = NULL;
   int rc = idx_evidence_get(r->a->ix, r->param[0], &rec);
   if (rc) return respond_error(r, rc, NULL);
   const char *rendition = req_query(r, "rendition");
-  if (rendition && strcmp(rendition, "original")) {
+  if (!rendition) rendition = "original";
+  bool known = false;
+  for (const char *const *k = rendition_names; *k; k++)
+    if (!strcmp(*k, rendition)) known = true;
+  if (!known) {
     json_decref(rec);
-    return respond_status(r, 404, "not_found", "only the original rendition exists so far", NULL);
+    return bad(r, "rendition must be original, master, access, framehash or poster");
   }
-  const char *sha = cu_json_str(rec, "sha256");
+  if (strcmp(rendition, "original")) {
+    bool answered;
+    rc = find_rendition(r, r->param[0], rendition, &rend, &answered);
+    if (answered || rc) {
+      json_decref(rec);
+      return rc;
+    }
+  }
+  const char *sha = cu_json_str(rend ? rend : rec, "sha256");
   int fd = -1;
   uint64_t size = 0;
   if ((rc = store_open_object(r->a->st, sha, &fd, &size))) {
     json_decref(rec);
+    json_decref(rend);
     return respond_error(r, rc, NULL);
   }
-  char etag[70], digest[80], crange[96], disp[CU_MAX_FILENAME * 3 + 64];
+  char etag[70], digest[80], crange[96], disp[(CU_MAX_FILENAME + 64) * 3 + 64];
   snprintf(etag, sizeof etag, "\"%s\"", sha);
   unsigned char raw[32];
   cu_hex_decode(sha, 64, raw, 32);
@@ -144,9 +197,18 @@ static int content(req *r) {
   cu_buf_release(&b64);
   /* A filename is a label from the client: offer it for saving, encoded
    * (RFC 6266/8187) so no byte of it can break the header. */
-  const char *fname = cu_json_str(rec, "filename");
+  const char *orig_name = cu_json_str(rec, "filename");
+  char fname[CU_MAX_FILENAME + 64] = "";
+  if (rend) /* "clip.mp4" -> "clip.mp4.master.mkv": says what it is, keeps where it came from */
+    snprintf(fname, sizeof fname, "%s.%s%s", orig_name && *orig_name ? orig_name : sha, rendition,
+             !strcmp(rendition, "master") ? ".mkv" : !strcmp(rendition, "access") ? ".mp4"
+             : !strcmp(rendition, "poster") ? ".jpg" : ".txt");
+  else if (orig_name)
+    snprintf(fname, sizeof fname, "%s", orig_name);
+  char ctype[128];
+  snprintf(ctype, sizeof ctype, "%s", rend && cu_json_str(rend, "content_type") ? cu_json_str(rend, "content_type") : content_type(rec));
   size_t dn = (size_t)snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", sha);
-  if (fname && *fname) {
+  if (*fname) {
     dn += (size_t)snprintf(disp + dn, sizeof disp - dn, "; filename*=UTF-8''");
     for (const unsigned char *c = (const unsigned char *)fname; *c && dn + 4 < sizeof disp; c++) {
       if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
@@ -158,9 +220,10 @@ static int content(req *r) {
     disp[dn] = '\0';
   }
   const char *h[] = {"ETag", etag, "Repr-Digest", digest, "Accept-Ranges", "bytes",
-                     "Content-Type", content_type(rec), "Content-Disposition", disp,
+                     "Content-Type", ctype, "Content-Disposition", disp,
                      "Cache-Control", "private, no-transform", NULL, NULL, NULL};
   json_decref(rec);
+  json_decref(rend);
   if (etag_matches(req_header(r, "If-None-Match"), etag)) {
     close(fd);
     return respond(r, 304, NULL, "", 0, h);

@@ -29,6 +29,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "probe_job.h"
+#include "rendition_job.h"
 #include "stamp_job.h"
 #include "timeu.h"
 #include "banned.h"
@@ -342,11 +343,13 @@ void api_config_defaults(api_config *cfg) {
   cfg->stamp_retry_max_s = 300;
   cfg->scrub_rate = 8 << 20;
   cfg->job_time_limit_s = 3600;
+  cfg->media_time_limit_s = 12 * 3600;
+  cfg->access_max_side = 1280;
   cfg->scrub_idle_s = 3600;
 }
 
 static int make_layout(const char *home) {
-  static const char *const dirs[] = {"index", "spool", "objects", "quarantine", "exports"};
+  static const char *const dirs[] = {"index", "spool", "objects", "quarantine", "exports", "work"};
   int rc = cu_mkdirs(home, 0750);
   for (size_t i = 0; !rc && i < sizeof dirs / sizeof *dirs; i++) {
     char *p = cu_path_join(home, dirs[i]);
@@ -492,7 +495,7 @@ int api_run(const api_config *cfg) {
   pthread_cond_init(&sw.cv, NULL);
   pthread_t sweep_thread;
   bool sweeping = false;
-  char *p = NULL, *keys = NULL;
+  char *p = NULL, *keys = NULL, *work = NULL;
   int rc = 0;
 
   char *home = realpath(cfg->home, NULL);
@@ -525,6 +528,11 @@ int api_run(const api_config *cfg) {
   free(p);
   if (rc) goto done;
 
+  work = cu_path_join(home, "work");
+  int64_t media_limit = (int64_t)cfg->media_time_limit_s * 1000000;
+  rendition_ctx rend = {.ix = a.ix, .st = a.st, .lg = a.lg, .work_dir = work,
+                        .access_max_side = cfg->access_max_side, .threads = cfg->media_threads,
+                        .time_limit_us = media_limit};
   probe_job_ctx probe = {a.ix, a.st, CU_PROBE_TIMEOUT_SEC, a.lg};
   stamp_job_ctx stamp = {a.ix, a.lg, a.ts, cfg->tsa_url ? cfg->tsa_url : "built-in", NULL};
   /* A stamp waits for its TSA however long it is down: retried until done. */
@@ -539,12 +547,18 @@ int api_run(const api_config *cfg) {
        .backoff_us = 1000000, .max_backoff_us = stamp_max, .time_limit_us = stamp_limit},
       {.kind = "stamp_sth", .run = stamp_sth_job_run, .ud = &stamp, .max_attempts = -1,
        .backoff_us = 1000000, .max_backoff_us = stamp_max, .time_limit_us = stamp_limit},
+#define RENDITION(k) {.kind = k, .run = rendition_job_run, .ud = &rend, .time_limit_us = media_limit, \
+                      .verdicts_final = true, .on_failed = rendition_job_failed}
+      RENDITION("framehash"), RENDITION("master"), RENDITION("access"), RENDITION("poster"),
+#undef RENDITION
   };
   job_opts jo = {.workers = cfg->workers, .max_attempts = 3, .backoff_us = 5000000,
                  .time_limit_us = (int64_t)cfg->job_time_limit_s * 1000000};
   if ((rc = job_queue_open(&a.jq, a.ix, handlers, (int)(sizeof handlers / sizeof *handlers), &jo)))
     goto done;
   stamp.jq = a.jq;
+  rend.jq = a.jq;
+  if ((rc = rendition_work_sweep(work))) goto done;
 
   char *spool = cu_path_join(home, "spool"), *quar = cu_path_join(home, "quarantine");
   tus_config tc = {.spool_dir = spool,
@@ -623,6 +637,7 @@ done:
   job_queue_free(a.jq);
   tsa_free(a.ts);
   free(keys);
+  free(work);
   tus_free(a.tu);
   store_free(a.st);
   idx_close(a.ix);

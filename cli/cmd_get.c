@@ -1,6 +1,6 @@
-/* custos get: the original's bytes, checked. The download goes to a
- * temporary file beside the target and is renamed into place only when its
- * SHA-256 matches the evidence record; otherwise it is deleted. */
+/* custos get: the original's bytes (or a rendition's), checked. The
+ * download goes to a temporary file beside the target and is renamed into
+ * place only when its SHA-256 matches the record; otherwise it is deleted. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -19,11 +19,14 @@
 #include "banned.h"
 
 static const char help[] =
-    "usage: custos get ID -o FILE\n"
+    "usage: custos get ID -o FILE [--rendition R]\n"
     "\n"
     "Downloads the original bytes of evidence ID into FILE, checking their\n"
     "SHA-256 against the evidence record. On a mismatch nothing is left at FILE\n"
-    "and the exit status is 3.\n";
+    "and the exit status is 3.\n"
+    "\n"
+    "  --rendition R   original (default), master, access, framehash or poster:\n"
+    "                  a derived copy, checked against its own record\n";
 
 typedef struct {
   int fd;
@@ -53,8 +56,10 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 
 int cmd_get(int argc, char **argv) {
   client cl = {0};
-  const char *out = NULL;
-  static const struct option opts[] = {{"output", required_argument, 0, 'o'}, CLIENT_LONG_OPTIONS,
+  const char *out = NULL, *rendition = "original";
+  enum { O_RENDITION = 2000 };
+  static const struct option opts[] = {{"output", required_argument, 0, 'o'},
+                                       {"rendition", required_argument, 0, O_RENDITION}, CLIENT_LONG_OPTIONS,
                                        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
   int c, rc = EXIT_OK;
   char *tmp = NULL, *url = NULL, *auth = NULL;
@@ -63,11 +68,17 @@ int cmd_get(int argc, char **argv) {
   while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
     if (client_option(&cl, c, optarg)) continue;
     if (c == 'o') out = optarg;
+    else if (c == O_RENDITION) rendition = optarg;
     else if (c == 'h') { fputs(help, stdout); goto done; }
     else { fputs(help, stderr); rc = EXIT_USAGE; goto done; }
   }
   if (optind != argc - 1 || !out) {
     rc = cli_usage_error("get", "usage: custos get ID -o FILE");
+    goto done;
+  }
+  if (strcmp(rendition, "original") && strcmp(rendition, "master") && strcmp(rendition, "access") &&
+      strcmp(rendition, "framehash") && strcmp(rendition, "poster")) {
+    rc = cli_usage_error("get", "--rendition must be original, master, access, framehash or poster");
     goto done;
   }
   if (client_finish(&cl)) {
@@ -84,8 +95,21 @@ int cmd_get(int argc, char **argv) {
     rc = cli_exit_for(err);
     goto done;
   }
-  const char *want = cu_json_str(rec, "sha256");
-  s.total = (uint64_t)cu_json_int(rec, "size", 0);
+  json_t *src = rec;
+  if (strcmp(rendition, "original")) {
+    src = json_object_get(json_object_get(rec, "renditions"), rendition);
+    const char *state = cu_json_str(src, "state");
+    if (!state || strcmp(state, "done")) {
+      fprintf(stderr, "custos get: evidence %s has no %s to download%s%s%s\n", id, rendition,
+              state ? " (it is " : "", state ? state : "", state ? ")" : "");
+      if (state && cu_json_str(src, "error")) fprintf(stderr, "  %s\n", cu_json_str(src, "error"));
+      if (state && cu_json_str(src, "reason")) fprintf(stderr, "  %s\n", cu_json_str(src, "reason"));
+      rc = EXIT_FAIL;
+      goto done;
+    }
+  }
+  const char *want = cu_json_str(src, "sha256");
+  s.total = (uint64_t)cu_json_int(src, "size", 0);
   tmp = cu_xasprintf("%s.custos-part", out);
   s.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (s.fd < 0) {
@@ -95,7 +119,7 @@ int cmd_get(int argc, char **argv) {
   }
   s.h = cu_sha256_new();
   s.started = cu_mono_us();
-  url = cu_xasprintf("%s/v1/evidence/%s/content", cl.server, id);
+  url = cu_xasprintf("%s/v1/evidence/%s/content?rendition=%s", cl.server, id, rendition);
   auth = cu_xasprintf("Authorization: Bearer %s", cl.token);
   CURL *h = curl_easy_init();
   struct curl_slist *hdr = curl_slist_append(NULL, auth);
@@ -121,9 +145,9 @@ int cmd_get(int argc, char **argv) {
     rc = EXIT_FAIL;
   } else if (!want || strcmp(got, want)) {
     fprintf(stderr,
-            "custos get: REFUSED: the bytes received hash to %s but evidence %s is %s; "
+            "custos get: REFUSED: the bytes received hash to %s but the %s of evidence %s is %s; "
             "nothing was written to %s\n",
-            got, id, want ? want : "(no hash)", out);
+            got, rendition, id, want ? want : "(no hash)", out);
     rc = EXIT_CORRUPT;
   } else if (fsync(s.fd) < 0 || close(s.fd) < 0 || (s.fd = -1, rename(tmp, out) < 0)) {
     fprintf(stderr, "custos get: cannot save %s: %s\n", out, strerror(errno));

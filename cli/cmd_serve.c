@@ -38,6 +38,10 @@ static const char help[] =
     "  --scrub-idle S        pause between background scrub passes (default 3600)\n"
     "  --job-time-limit S    a job attempt running longer is failed and its worker\n"
     "                        replaced (default 3600)\n"
+    "  --media-time-limit S  the same for a master, access copy or frame hashes\n"
+    "                        (default 43200)\n"
+    "  --access-max-side PX  access copies: longest side in pixels (default 1280)\n"
+    "  --media-threads N     threads of one media job (default: number of cores)\n"
     "  --log-level LEVEL     debug, info, warn or error (default info)\n";
 
 static int num(const char *arg, int64_t *out) {
@@ -52,7 +56,7 @@ int cmd_serve(int argc, char **argv) {
   if ((e = getenv("CUSTOS_LISTEN")) && *e) cfg.listen = e;
   enum { O_HOME = 1, O_LISTEN, O_PORTFILE, O_PUBLIC, O_HTTP, O_WORKERS, O_MAX, O_TTL, O_RESERVE, O_SWEEP, O_LOG,
         O_TSA_URL, O_TSA_CA, O_TSA_TIMEOUT, O_STAMP_RETRY, O_ORIGIN, O_SCRUB_RATE, O_SCRUB_IDLE,
-        O_JOB_LIMIT };
+        O_JOB_LIMIT, O_MEDIA_LIMIT, O_ACCESS_SIDE, O_MEDIA_THREADS };
   static const struct option opts[] = {
       {"home", required_argument, 0, O_HOME},          {"listen", required_argument, 0, O_LISTEN},
       {"port-file", required_argument, 0, O_PORTFILE}, {"http-threads", required_argument, 0, O_HTTP},
@@ -66,6 +70,9 @@ int cmd_serve(int argc, char **argv) {
       {"ledger-origin", required_argument, 0, O_ORIGIN},
       {"scrub-rate", required_argument, 0, O_SCRUB_RATE}, {"scrub-idle", required_argument, 0, O_SCRUB_IDLE},
       {"job-time-limit", required_argument, 0, O_JOB_LIMIT},
+      {"media-time-limit", required_argument, 0, O_MEDIA_LIMIT},
+      {"access-max-side", required_argument, 0, O_ACCESS_SIDE},
+      {"media-threads", required_argument, 0, O_MEDIA_THREADS},
       {"help", no_argument, 0, 'h'},                   {0, 0, 0, 0}};
   int c;
   int64_t v;
@@ -107,6 +114,13 @@ int cmd_serve(int argc, char **argv) {
     case O_SCRUB_RATE: if (num(optarg, &cfg.scrub_rate)) return EXIT_USAGE; break;
     case O_SCRUB_IDLE: if (num(optarg, &v)) return EXIT_USAGE; cfg.scrub_idle_s = (int)v; break;
     case O_JOB_LIMIT: if (num(optarg, &v)) return EXIT_USAGE; cfg.job_time_limit_s = (int)v; break;
+    case O_MEDIA_LIMIT: if (num(optarg, &v)) return EXIT_USAGE; cfg.media_time_limit_s = (int)v; break;
+    case O_ACCESS_SIDE:
+      if (num(optarg, &v)) return EXIT_USAGE;
+      if (v < 16 || v > 8192) return cli_usage_error("serve", "--access-max-side must be between 16 and 8192");
+      cfg.access_max_side = (int)v;
+      break;
+    case O_MEDIA_THREADS: if (num(optarg, &v)) return EXIT_USAGE; cfg.media_threads = (int)v; break;
     case 'h': fputs(help, stdout); return EXIT_OK;
     default: fputs(help, stderr); return EXIT_USAGE;
     }

@@ -11,7 +11,8 @@ static const char help[] =
     "usage: custos show ID [--json]\n"
     "\n"
     "Shows one evidence record: its hash, size, where and when it was recorded,\n"
-    "who uploaded it, and what the media probe found.\n";
+    "who uploaded it, what the media probe found, and its renditions (master,\n"
+    "access copy, frame hashes, poster) with their states.\n";
 
 static void line(const char *label, const char *value) {
   if (value) printf("%-14s %s\n", label, value);
@@ -94,6 +95,29 @@ int cmd_show(int argc, char **argv) {
       else
         snprintf(s, sizeof s, "%s %s", type, cu_json_str(v, "codec") ? cu_json_str(v, "codec") : "");
       line(i ? "" : "  streams", s);
+    }
+    if (json_is_true(json_object_get(m, "damaged"))) line("", "DAMAGED: the container is recognised but cannot be read");
+    /* Renditions in the order they matter to a person. */
+    static const char *const kinds[] = {"master", "access", "framehash", "poster", NULL};
+    json_t *rs = json_object_get(e, "renditions");
+    bool first = true;
+    for (const char *const *k = kinds; *k; k++) {
+      json_t *r = json_object_get(rs, *k);
+      if (!r) continue;
+      const char *state = cu_json_str(r, "state") ? cu_json_str(r, "state") : "?";
+      char s[1400];
+      if (!strcmp(state, "done"))
+        snprintf(s, sizeof s, "%-9s done     %.16s… %lld bytes%s", *k, cu_json_str(r, "sha256"),
+                 (long long)cu_json_int(r, "size", 0),
+                 cu_json_str(r, "reused_from") ? " (shared with an identical original)" : "");
+      else if (!strcmp(state, "failed"))
+        snprintf(s, sizeof s, "%-9s FAILED   %s", *k, cu_json_str(r, "error"));
+      else if (!strcmp(state, "not_applicable"))
+        snprintf(s, sizeof s, "%-9s none     %s", *k, cu_json_str(r, "reason"));
+      else
+        snprintf(s, sizeof s, "%-9s %s", *k, state);
+      line(first ? "renditions" : "", s);
+      first = false;
     }
   }
   json_decref(e);

@@ -36,6 +36,7 @@ static const char *cf_names[CF_COUNT] = {
     [CF_TIMESTAMP] = "timestamp",
     [CF_EVIDENCE_EVENTS] = "evidence_events",
     [CF_JOB_FAILED] = "job_failed",
+    [CF_RENDITION] = "rendition",
 };
 
 static int rocks_error(char *err, const char *what) {

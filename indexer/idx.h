@@ -41,6 +41,10 @@ int idx_evidence_get(idx *ix, const char *id, json_t **out);
 /* Read-modify-write of one record under a lock, for fields that are not
  * keys (media, state). fn returns 0 to write, non-zero to abandon. */
 int idx_evidence_update(idx *ix, const char *id, int (*fn)(json_t *rec, void *ud), void *ud);
+/* The same, writing the record in batch b (committed here, with whatever
+ * else the caller put in it). */
+int idx_evidence_update_in(idx *ix, idx_batch *b, const char *id,
+                           int (*fn)(json_t *rec, void *ud), void *ud);
 uint64_t idx_evidence_count(idx *ix);
 /* Every record in id order (oldest first), starting after the id "after"
  * (NULL = from the start). fn borrows rec; > 0 stops, < 0 is an error. */
@@ -59,6 +63,15 @@ void idx_query_init(idx_query *q);
  * next page (caller frees) or NULL when the listing is complete. A page
  * may be short (even empty) with a cursor, when the scan budget ran out. */
 int idx_evidence_list(idx *ix, const idx_query *q, json_t **items, char **next);
+
+/* ---- renditions: an evidence item's derived copies, by kind -----------
+ * kind is "master", "access", "framehash", "poster" (later: clips); the
+ * record says its state and, when done, its object. */
+void idx_batch_put_rendition(idx_batch *b, const char *evidence_id, const char *kind,
+                             const json_t *rec);
+int idx_rendition_get(idx *ix, const char *evidence_id, const char *kind, json_t **out);
+/* All of an item's renditions as one object, kind -> record (empty if none). */
+int idx_renditions(idx *ix, const char *evidence_id, json_t **out);
 
 /* ---- uploads (tus state) ---------------------------------------------- */
 int idx_upload_get(idx *ix, const char *id, json_t **out);

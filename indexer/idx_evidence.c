@@ -132,6 +132,11 @@ static int key_fields_equal(const json_t *a, const json_t *b) {
 }
 
 int idx_evidence_update(idx *ix, const char *id, int (*fn)(json_t *rec, void *ud), void *ud) {
+  return idx_evidence_update_in(ix, NULL, id, fn, ud);
+}
+
+int idx_evidence_update_in(idx *ix, idx_batch *extra, const char *id,
+                           int (*fn)(json_t *rec, void *ud), void *ud) {
   pthread_mutex_lock(&ix->update_lock);
   json_t *rec = NULL, *before = NULL;
   idx_batch *b = NULL;
@@ -144,12 +149,12 @@ int idx_evidence_update(idx *ix, const char *id, int (*fn)(json_t *rec, void *ud
     goto done;
   }
   json_object_del(rec, "cases");
-  b = idx_batch_new(ix);
+  b = extra ? extra : idx_batch_new(ix);
   idx_batch_put_json(b, CF_EVIDENCE, id, rec);
   rc = idx_batch_commit(ix, b);
 done:
   pthread_mutex_unlock(&ix->update_lock);
-  idx_batch_free(b);
+  if (b != extra) idx_batch_free(b);
   json_decref(before);
   json_decref(rec);
   return rc;

@@ -29,6 +29,7 @@ enum idx_cf {
   CF_TIMESTAMP,
   CF_EVIDENCE_EVENTS,
   CF_JOB_FAILED,
+  CF_RENDITION,
   CF_COUNT
 };
 

@@ -63,6 +63,7 @@ struct job_queue {
   pthread_t *stuck; /* workers abandoned past a time limit */
   int nstuck;
   bool let_go; /* a stuck worker was detached at stop */
+  atomic_int stopping; /* long jobs watch it and give up */
   atomic_uint_least64_t done, failed, retried, timed_out;
 };
 
@@ -142,18 +143,29 @@ static void finish(job_queue *q, const job_handler *h, const char *id, json_t *j
   bool pending = false;
   int max_attempts = h && h->max_attempts ? h->max_attempts : q->opts.max_attempts;
   int64_t backoff = h && h->backoff_us ? h->backoff_us : q->opts.backoff_us;
+  bool final = h && h->verdicts_final && (rc == CU_EUNSUPPORTED || rc == CU_ECORRUPT);
+  idx_batch *b = idx_batch_new(q->ix);
+  if (rc && !final && atomic_load(&q->stopping)) {
+    /* Stopped, not failed: it runs again at the next start. */
+    cu_warn("job %s (%s) stopped with the server; it runs again at the next start", id,
+            cu_json_str(job, "kind"));
+    idx_batch_free(b);
+    return;
+  }
   if (!rc) {
     cu_json_set_str(job, "state", "done");
     json_object_del(job, "not_before_us");
     json_object_del(job, "error");
     atomic_fetch_add(&q->done, 1);
     if (h) atomic_fetch_add(&q->counts[h - q->handlers].done, 1);
-  } else if (max_attempts >= 0 && attempts >= max_attempts) {
+  } else if (final || (max_attempts >= 0 && attempts >= max_attempts)) {
     cu_json_set_str(job, "state", "failed");
     cu_json_set_str(job, "error", msg);
     atomic_fetch_add(&q->failed, 1);
     if (h) atomic_fetch_add(&q->counts[h - q->handlers].failed, 1);
-    cu_err("job %s (%s) failed after %d attempts: %s", id, cu_json_str(job, "kind"), attempts, msg);
+    if (h && h->on_failed) h->on_failed(h->ud, b, id, job, msg);
+    if (final) cu_err("job %s (%s) failed: %s", id, cu_json_str(job, "kind"), msg);
+    else cu_err("job %s (%s) failed after %d attempts: %s", id, cu_json_str(job, "kind"), attempts, msg);
   } else {
     int64_t delay = backoff << (attempts - 1 < 16 ? attempts - 1 : 16);
     if (h && h->max_backoff_us && delay > h->max_backoff_us) delay = h->max_backoff_us;
@@ -166,7 +178,6 @@ static void finish(job_queue *q, const job_handler *h, const char *id, json_t *j
     cu_warn("job %s (%s) attempt %d failed, retrying in %.1f s: %s", id, cu_json_str(job, "kind"),
             attempts, (double)delay / 1e6, msg);
   }
-  idx_batch *b = idx_batch_new(q->ix);
   idx_batch_put_job(b, id, job, pending);
   if (idx_batch_commit(q->ix, b)) cu_err("job %s: cannot record its outcome: %s", id, cu_errmsg());
   idx_batch_free(b);
@@ -336,6 +347,7 @@ static bool is_stuck(job_queue *q, pthread_t t) {
 
 void job_queue_stop(job_queue *q) {
   if (!q) return;
+  atomic_store(&q->stopping, 1);
   pthread_mutex_lock(&q->mu);
   q->stop = true;
   pthread_cond_broadcast(&q->cv);
@@ -353,6 +365,8 @@ void job_queue_stop(job_queue *q) {
   }
   q->nthreads = 0;
 }
+
+const atomic_int *job_queue_stopping(job_queue *q) { return &q->stopping; }
 
 void job_queue_free(job_queue *q) {
   if (!q) return;

@@ -8,6 +8,8 @@
 #ifndef JOB_H
 #define JOB_H
 
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "id.h"
@@ -29,6 +31,13 @@ typedef struct {
   int64_t backoff_us;     /* first retry delay; 0 = the queue's */
   int64_t max_backoff_us; /* the doubling stops here; 0 = no cap */
   int64_t time_limit_us;  /* per attempt; 0 = the queue's */
+  /* CU_EUNSUPPORTED and CU_ECORRUPT from run are verdicts on the input
+   * (it is damaged; a check failed): the job fails at once, no retry. */
+  bool verdicts_final;
+  /* Called when the job ends failed, to record that elsewhere in the same
+   * write as the job's outcome (b). May be NULL. */
+  void (*on_failed)(void *ud, idx_batch *b, const char *job_id, const json_t *job,
+                    const char *msg);
 } job_handler;
 
 typedef struct {
@@ -43,8 +52,13 @@ int job_queue_open(job_queue **out, idx *ix, const job_handler *handlers, int nh
 /* Starts the workers; pending jobs from before a restart run first. */
 int job_queue_start(job_queue *q);
 /* Lets running jobs finish, then stops the workers. Jobs not yet done stay
- * pending in the index. */
+ * pending in the index; a job that fails while the queue stops (a long job
+ * told to give up, see the handlers' cancel flags) is not charged an
+ * attempt. */
 void job_queue_stop(job_queue *q);
+/* Non-zero once the queue is stopping: a long job polls it and gives up
+ * (it runs again at the next start). */
+const atomic_int *job_queue_stopping(job_queue *q);
 void job_queue_free(job_queue *q);
 
 /* Adds a new job to b; after idx_batch_commit() succeeds, call

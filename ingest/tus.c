@@ -26,6 +26,7 @@
 #include "err.h"
 #include "fsutil.h"
 #include "hash.h"
+#include "rendition_job.h"
 #include "hex.h"
 #include "log.h"
 #include "spool.h"
@@ -792,6 +793,7 @@ static int finish_commit(tus *t, const char *id, json_t *rec) {
     if (due) idx_batch_del_upload_due(b, id, due);
     if (t->jq) job_batch_add(t->jq, b, "probe", cu_json_str(ev, "id"), NULL);
     if (t->jq && t->lg) job_batch_add(t->jq, b, "stamp", cu_json_str(ev, "id"), NULL);
+    if (t->jq) rendition_jobs_add(t->jq, b, cu_json_str(ev, "id"));
     if (t->lg) {
       json_t *event = ingested_event(ev);
       rc = ledger_commit(t->lg, b, &event, 1, NULL);
