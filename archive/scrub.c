@@ -152,6 +152,40 @@ static void report(scrubber *s, const char *id, const json_t *rec, const char *a
   json_decref(ev);
 }
 
+/* A damaged rendition: the same alarm, counted and ledgered once (its
+ * record remembers the finding). */
+static void report_rendition(scrubber *s, const char *id, const char *kind, json_t *r,
+                             const char *actual, const char *reason, pass_t *p) {
+  const char *sha = cu_json_str(r, "sha256");
+  atomic_fetch_add(&s->t_failures, 1);
+  cu_alarm("scrub: evidence %s: its %s: %s", id, kind, reason);
+  json_t *f = json_object();
+  cu_json_set_str(f, "evidence", id);
+  cu_json_set_str(f, "rendition", kind);
+  cu_json_set_str(f, "sha256", sha);
+  json_object_set_new(f, "actual_sha256", actual && actual[0] ? json_string(actual) : json_null());
+  cu_json_set_str(f, "reason", reason);
+  pthread_mutex_lock(&s->mu);
+  json_array_append_new(p->failures, f);
+  pthread_mutex_unlock(&s->mu);
+  mark_ctx m = {actual && actual[0] ? actual : NULL, reason, false};
+  if (mark(r, &m) || !m.is_new) return;
+  idx_batch *b = idx_batch_new(s->ix);
+  idx_batch_put_rendition(b, id, kind, r);
+  json_t *ev = json_object();
+  cu_json_set_str(ev, "type", "scrub_failed");
+  cu_json_set_str(ev, "evidence", id);
+  cu_json_set_str(ev, "kind", kind);
+  cu_json_set_str(ev, "sha256", sha);
+  cu_json_set_str(ev, "actual_sha256", m.actual);
+  cu_json_set_str(ev, "reason", reason);
+  cu_json_set_str(ev, "actor", "scrubber");
+  if (ledger_commit(s->lg, b, &ev, 1, NULL))
+    cu_err("scrub: cannot record the finding for evidence %s in the ledger: %s", id, cu_errmsg());
+  json_decref(ev);
+  idx_batch_free(b);
+}
+
 typedef struct {
   scrubber *s;
   pass_t *p;
@@ -170,6 +204,38 @@ static void save_position(scrubber *s, const char *id) {
   json_decref(v);
   if (idx_batch_commit(s->ix, b)) cu_warn("scrub: cannot save its position: %s", cu_errmsg());
   idx_batch_free(b);
+}
+
+/* The item's finished renditions whose bytes are not the original's.
+ * Returns 1 when the walk must stop. */
+static int scrub_renditions(walk_ctx *w, const char *id, const char *orig_sha) {
+  scrubber *s = w->s;
+  json_t *all = NULL, *r;
+  const char *kind;
+  if (idx_renditions(s->ix, id, &all)) return 0;
+  int stop = 0;
+  json_object_foreach(all, kind, r) {
+    const char *state = cu_json_str(r, "state"), *sha = cu_json_str(r, "sha256");
+    if (!state || strcmp(state, "done") || !sha || !cu_is_sha256_hex(sha) || !strcmp(sha, orig_sha))
+      continue;
+    char actual[65];
+    uint64_t bytes = 0;
+    int rc = scrub_object(s->st, sha, w->rate, w->background ? &s->preempt : &s->stop, actual, &bytes);
+    if (rc == CU_EBUSY && (atomic_load(&s->stop) || atomic_load(&s->preempt))) {
+      stop = 1;
+      break;
+    }
+    pthread_mutex_lock(&s->mu);
+    w->p->objects++;
+    w->p->bytes += bytes;
+    pthread_mutex_unlock(&s->mu);
+    atomic_fetch_add(&s->t_objects, 1);
+    atomic_fetch_add(&s->t_bytes, bytes);
+    if (rc == CU_ECORRUPT || rc == CU_ENOTFOUND) report_rendition(s, id, kind, r, actual, cu_errmsg(), w->p);
+    else if (rc) cu_err("scrub: evidence %s: its %s: %s", id, kind, cu_errmsg());
+  }
+  json_decref(all);
+  return stop;
 }
 
 static int check_one(const char *id, json_t *rec, void *ud) {
@@ -194,6 +260,7 @@ static int check_one(const char *id, json_t *rec, void *ud) {
   atomic_fetch_add(&s->t_bytes, bytes);
   if (rc == CU_ECORRUPT || rc == CU_ENOTFOUND) report(s, id, rec, actual, cu_errmsg(), w->p);
   else if (rc) cu_err("scrub: evidence %s: %s", id, cu_errmsg());
+  if (scrub_renditions(w, id, sha)) return 1;
   if (w->background) {
     snprintf(w->last_id, sizeof w->last_id, "%s", id);
     int64_t now = cu_now_us();

@@ -341,6 +341,7 @@ typedef struct {
   const char *id, *sha;
   bool found, match;
   char seen_sha[65];
+  json_t *renditions; /* kind -> sha256 of its "rendition" event */
 } custody;
 
 static int custody_one(uint64_t index, const json_t *ev, void *ud) {
@@ -352,11 +353,61 @@ static int custody_one(uint64_t index, const json_t *ev, void *ud) {
     snprintf(c->seen_sha, sizeof c->seen_sha, "%s", sha ? sha : "");
     if (sha && !strcmp(sha, c->sha)) c->match = true;
   }
+  const char *kind = cu_json_str(ev, "kind");
+  if (type && !strcmp(type, "rendition") && kind && sha && evid && !strcmp(evid, c->id))
+    json_object_set_new(c->renditions, kind, json_string(sha));
   return 0;
 }
 
+/* Each finished rendition: its object is whole and the ledger recorded it
+ * with the same hash. */
+static void check_renditions(vctx *v, const char *id, const char *orig_sha, const custody *cu) {
+  json_t *all = NULL, *r;
+  const char *kind;
+  if (idx_renditions(v->ix, id, &all)) {
+    FAIL(v, "rendition", id, -1, -1, "evidence %s: cannot read its renditions: %s", id, cu_errmsg());
+    return;
+  }
+  json_object_foreach(all, kind, r) {
+    const char *state = cu_json_str(r, "state"), *sha = cu_json_str(r, "sha256");
+    if (!state || strcmp(state, "done")) continue;
+    if (!sha || !cu_is_sha256_hex(sha)) {
+      FAIL(v, "rendition", id, -1, -1, "evidence %s: its %s record has no valid sha256", id, kind);
+      continue;
+    }
+    if (strcmp(sha, orig_sha)) {
+      char actual[65];
+      uint64_t bytes = 0;
+      int rc = scrub_object(v->st, sha, 0, NULL, actual, &bytes);
+      v->objects++;
+      v->bytes += bytes;
+      if (rc == CU_ENOTFOUND)
+        FAIL(v, "rendition", id, -1, -1, "evidence %s: its %s object %s is missing", id, kind, sha);
+      else if (rc == CU_ECORRUPT)
+        FAIL(v, "rendition", id, -1, -1, "evidence %s: its %s object %s now hashes to %s", id, kind, sha, actual);
+      else if (rc)
+        FAIL(v, "rendition", id, -1, -1, "evidence %s: its %s: %s", id, kind, cu_errmsg());
+    }
+    const char *ledgered = cu_json_str(cu->renditions, kind);
+    if (!ledgered)
+      FAIL(v, "custody", id, -1, -1, "evidence %s: its %s has no rendition event in the ledger", id, kind);
+    else if (strcmp(ledgered, sha))
+      FAIL(v, "custody", id, -1, -1, "evidence %s: the ledger recorded its %s as %s, the record now says %s",
+           id, kind, ledgered, sha);
+  }
+  json_decref(all);
+}
+
 static int sum_sizes(const char *id, json_t *rec, void *ud) {
-  ((vctx *)ud)->bytes_total += (uint64_t)cu_json_int(rec, "size", 0);
+  vctx *v = ud;
+  v->bytes_total += (uint64_t)cu_json_int(rec, "size", 0);
+  json_t *all = NULL, *r;
+  const char *kind;
+  if (idx_renditions(v->ix, id, &all)) return 0;
+  json_object_foreach(all, kind, r)
+    if (cu_json_str(r, "sha256") && strcmp(cu_json_str(r, "sha256"), cu_json_str(rec, "sha256") ? cu_json_str(rec, "sha256") : ""))
+      v->bytes_total += (uint64_t)cu_json_int(r, "size", 0);
+  json_decref(all);
   return 0;
 }
 
@@ -401,7 +452,7 @@ static int evidence_one(const char *id, json_t *rec, void *ud) {
   }
   cu_buf_release(&der);
 
-  custody cu = {v, id, sha, false, false, ""};
+  custody cu = {v, id, sha, false, false, "", json_object()};
   if (ledger_each_event(v->ix, id, custody_one, &cu)) {
     FAIL(v, "custody", id, -1, -1, "evidence %s: cannot read its events: %s", id, cu_errmsg());
   } else if (!cu.found) {
@@ -411,6 +462,8 @@ static int evidence_one(const char *id, json_t *rec, void *ud) {
          "evidence %s: the ledger recorded sha256 %s at ingest, the record now says %s", id,
          cu.seen_sha, sha);
   }
+  check_renditions(v, id, sha, &cu);
+  json_decref(cu.renditions);
   return 0;
 }
 

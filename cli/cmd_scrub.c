@@ -78,7 +78,9 @@ int cmd_scrub(int argc, char **argv) {
     size_t i;
     json_t *f;
     json_array_foreach(fails, i, f)
-        printf("FAILED evidence %s: %s\n", cu_json_str(f, "evidence"), cu_json_str(f, "reason"));
+        printf("FAILED evidence %s%s%s: %s\n", cu_json_str(f, "evidence"),
+               cu_json_str(f, "rendition") ? ", its " : "",
+               cu_json_str(f, "rendition") ? cu_json_str(f, "rendition") : "", cu_json_str(f, "reason"));
   }
   if (wait && json_array_size(fails)) rc = EXIT_CORRUPT;
 done:
