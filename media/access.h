@@ -30,9 +30,11 @@ typedef struct {
  *               "faststart": true}
  *   "width", "height" (of the output video, absent without video),
  *   "video_frames", "audio_frames", "duration_s", "decode_errors"
- * Errors as in media.h: CU_EUNSUPPORTED when src has neither a video nor
- * an audio stream a decoder exists for, or cannot be opened (the reason in
- * cu_errmsg). Damaged packets are skipped and counted in decode_errors. */
+ * Errors as in media.h: CU_EUNSUPPORTED when src is not media or has
+ * neither a video nor an audio stream a decoder exists for; CU_ECORRUPT
+ * when it is damaged media that cannot be opened or of which not one frame
+ * decodes (the reason in cu_errmsg); CU_EINVAL for options out of range.
+ * Damaged packets are skipped and counted in decode_errors. */
 int media_access(const char *src, const char *dst, const media_access_opts *opts,
                  const media_ctl *ctl, json_t **report);
 

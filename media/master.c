@@ -253,12 +253,7 @@ static int write_out(mctx *c, mstream *s, AVPacket *p, AVRational from) {
   }
   if (p->dts != AV_NOPTS_VALUE) s->last_dts = p->dts;
   int err = av_interleaved_write_frame(c->oc, p);
-  if (err < 0) {
-    char e[128];
-    av_strerror(err, e, sizeof e);
-    return cu_error(err == AVERROR(ENOSPC) ? CU_ENOSPC : CU_EIO, "cannot write the master: %s", e);
-  }
-  return 0;
+  return err < 0 ? mio_av_error(err, "cannot write the master") : 0;
 }
 
 static int encode(mctx *c, mstream *s, AVFrame *f) {
@@ -361,6 +356,7 @@ static int write_master(mctx *c) {
   if (!p) return cu_error(CU_EIO, "out of memory");
   for (;;) {
     int err = av_read_frame(c->in.ic, p);
+    mio_stopped(&c->in.io);
     if ((rc = mio_own_failure(&c->in.io, "making the master"))) break;
     if (err == AVERROR(EAGAIN)) continue;
     if (err < 0) {

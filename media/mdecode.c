@@ -208,6 +208,7 @@ int mdec_run(mdec *d) {
   }
   for (;;) {
     int err = av_read_frame(ic, pkt);
+    mio_stopped(&d->in->io);
     if ((rc = mio_own_failure(&d->in->io, "decoding"))) goto done;
     if (err == AVERROR(EAGAIN)) continue;
     if (err < 0) {

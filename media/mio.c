@@ -101,18 +101,18 @@ const char *media_libavcodec_version(void) {
   return lavc_version;
 }
 
-static bool stopped(mio_io *io) {
+bool mio_stopped(mio_io *io) {
   if (!io->timed_out && io->deadline_us && cu_mono_us() > io->deadline_us) io->timed_out = true;
   if (!io->cancelled && io->ctl && io->ctl->cancel && atomic_load(io->ctl->cancel))
     io->cancelled = true;
   return io->timed_out || io->cancelled;
 }
 
-static int interrupt_cb(void *opaque) { return stopped(opaque) ? 1 : 0; }
+static int interrupt_cb(void *opaque) { return mio_stopped(opaque) ? 1 : 0; }
 
 static int io_read(void *opaque, uint8_t *buf, int n) {
   mio_io *io = opaque;
-  if (stopped(io)) return AVERROR_EXIT;
+  if (mio_stopped(io)) return AVERROR_EXIT;
   for (;;) {
     ssize_t r = read(io->fd, buf, (size_t)n);
     if (r > 0) return (int)r;
@@ -140,6 +140,30 @@ static int refuse_io_open(struct AVFormatContext *s, AVIOContext **pb, const cha
   mio_io *io = s->opaque; /* nested contexts share it */
   if (io) io->refused_open = true;
   return AVERROR(EACCES);
+}
+
+int mio_av_error(int err, const char *what) {
+  char e[128];
+  av_strerror(err, e, sizeof e);
+  return cu_error(err == AVERROR(ENOSPC) ? CU_ENOSPC : CU_EIO, "%s: %s", what, e);
+}
+
+void mio_fit(int64_t w, int64_t h, int max_side, int *ow, int *oh) {
+  if ((w > h ? w : h) > max_side) {
+    int64_t l = max_side & ~1;
+    if (w >= h) {
+      h = (h * l + w) / (2 * w) * 2;
+      w = l;
+    } else {
+      w = (w * l + h) / (2 * h) * 2;
+      h = l;
+    }
+  } else {
+    w &= ~1;
+    h &= ~1;
+  }
+  *ow = w < 2 ? 2 : (int)w;
+  *oh = h < 2 ? 2 : (int)h;
 }
 
 int mio_own_failure(const mio_io *io, const char *doing) {
@@ -259,12 +283,9 @@ int mio_out_open(AVFormatContext **oc, const char *path, const char *format) {
   (*oc)->url = url;
   err = avio_open(&(*oc)->pb, url, AVIO_FLAG_WRITE);
   if (err < 0) {
-    char e[128];
-    av_strerror(err, e, sizeof e);
-    int code = err == AVERROR(ENOSPC) ? CU_ENOSPC : CU_EIO;
     avformat_free_context(*oc);
     *oc = NULL;
-    return cu_error(code, "cannot create %s: %s", path, e);
+    return mio_av_error(err, "cannot create the output");
   }
   return 0;
 }
@@ -275,11 +296,7 @@ int mio_out_close(AVFormatContext **oc, bool failed) {
   if (!failed) {
     int err = av_write_trailer(*oc);
     if (err >= 0 && (*oc)->pb) err = (*oc)->pb->error;
-    if (err < 0) {
-      char e[128];
-      av_strerror(err, e, sizeof e);
-      rc = cu_error(err == AVERROR(ENOSPC) ? CU_ENOSPC : CU_EIO, "cannot finish the output: %s", e);
-    }
+    if (err < 0) rc = mio_av_error(err, "cannot finish the output");
   }
   int cerr = avio_closep(&(*oc)->pb);
   if (!rc && cerr < 0) rc = cu_error(cerr == AVERROR(ENOSPC) ? CU_ENOSPC : CU_EIO, "cannot close the output");

@@ -53,6 +53,21 @@ void mio_init(void);
 int mio_open(mio_in *in, const char *path, const media_ctl *ctl, int64_t deadline_us);
 void mio_close(mio_in *in);
 
+/* Checks the deadline and the cancel flag now (they are otherwise seen
+ * only when libavformat reads, which a buffered file does not need): true
+ * when the work must stop; mio_own_failure() then says why. */
+bool mio_stopped(mio_io *io);
+
+/* A libav failure of our own making (out of memory, an encoder, the
+ * disk): "what: <av_strerror>", CU_ENOSPC for a full disk, else CU_EIO. */
+int mio_av_error(int err, const char *what);
+
+/* The size of a w x h picture scaled so its longest side is at most
+ * max_side, never larger than it is, both sides even (4:2:0 needs it); the
+ * short side is rounded to the nearest even size, which keeps the aspect
+ * ratio closest. */
+void mio_fit(int64_t w, int64_t h, int max_side, int *ow, int *oh);
+
 /* Our failure after a libav call (read error, deadline, cancel), as a
  * CU_EIO error with what was being done; 0 if none. */
 int mio_own_failure(const mio_io *io, const char *doing);
