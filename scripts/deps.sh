@@ -8,7 +8,8 @@ pkgs=(build-essential cmake pkg-config libssl-dev libcurl4-openssl-dev librocksd
       libmicrohttpd-dev libjansson-dev libavformat-dev libavcodec-dev libavutil-dev
       libswscale-dev libswresample-dev)
 if [ "${1:-}" = "--test" ]; then
-  pkgs+=(libcmocka-dev ffmpeg curl ca-certificates jq gdb strace python3 openssl)
+  # chromium: the access copy must play in a browser (tests/integration/js/play-video.cjs)
+  pkgs+=(libcmocka-dev ffmpeg curl ca-certificates jq gdb strace python3 openssl chromium)
   command -v node >/dev/null && command -v npm >/dev/null || pkgs+=(nodejs npm)
 fi
 
