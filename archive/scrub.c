@@ -125,13 +125,17 @@ static int mark(json_t *rec, void *ud) {
   return 0;
 }
 
-static void report(scrubber *s, const char *id, const json_t *rec, const char *actual,
-                   const char *reason, pass_t *p) {
+/* A finding about the original (kind NULL) or one of its renditions: an
+ * alarm, counted, listed in the pass, and ledgered once (the record
+ * remembers the finding). rec is the evidence record, or the rendition's. */
+static void report(scrubber *s, const char *id, const char *kind, json_t *rec,
+                   const char *actual, const char *reason, pass_t *p) {
   const char *sha = cu_json_str(rec, "sha256");
   atomic_fetch_add(&s->t_failures, 1);
-  cu_alarm("scrub: evidence %s: %s", id, reason);
+  cu_alarm("scrub: evidence %s%s%s: %s", id, kind ? ", its " : "", kind ? kind : "", reason);
   json_t *f = json_object();
   cu_json_set_str(f, "evidence", id);
+  if (kind) cu_json_set_str(f, "rendition", kind);
   cu_json_set_str(f, "sha256", sha);
   json_object_set_new(f, "actual_sha256", actual && actual[0] ? json_string(actual) : json_null());
   cu_json_set_str(f, "reason", reason);
@@ -139,43 +143,18 @@ static void report(scrubber *s, const char *id, const json_t *rec, const char *a
   json_array_append_new(p->failures, f);
   pthread_mutex_unlock(&s->mu);
   mark_ctx m = {actual && actual[0] ? actual : NULL, reason, false};
-  if (idx_evidence_update(s->ix, id, mark, &m) || !m.is_new) return;
+  idx_batch *b = NULL;
+  if (kind) {
+    if (mark(rec, &m) || !m.is_new) return;
+    b = idx_batch_new(s->ix);
+    idx_batch_put_rendition(b, id, kind, rec);
+  } else if (idx_evidence_update(s->ix, id, mark, &m) || !m.is_new) {
+    return;
+  }
   json_t *ev = json_object();
   cu_json_set_str(ev, "type", "scrub_failed");
   cu_json_set_str(ev, "evidence", id);
-  cu_json_set_str(ev, "sha256", sha);
-  cu_json_set_str(ev, "actual_sha256", m.actual);
-  cu_json_set_str(ev, "reason", reason);
-  cu_json_set_str(ev, "actor", "scrubber");
-  if (ledger_commit(s->lg, NULL, &ev, 1, NULL))
-    cu_err("scrub: cannot record the finding for evidence %s in the ledger: %s", id, cu_errmsg());
-  json_decref(ev);
-}
-
-/* A damaged rendition: the same alarm, counted and ledgered once (its
- * record remembers the finding). */
-static void report_rendition(scrubber *s, const char *id, const char *kind, json_t *r,
-                             const char *actual, const char *reason, pass_t *p) {
-  const char *sha = cu_json_str(r, "sha256");
-  atomic_fetch_add(&s->t_failures, 1);
-  cu_alarm("scrub: evidence %s: its %s: %s", id, kind, reason);
-  json_t *f = json_object();
-  cu_json_set_str(f, "evidence", id);
-  cu_json_set_str(f, "rendition", kind);
-  cu_json_set_str(f, "sha256", sha);
-  json_object_set_new(f, "actual_sha256", actual && actual[0] ? json_string(actual) : json_null());
-  cu_json_set_str(f, "reason", reason);
-  pthread_mutex_lock(&s->mu);
-  json_array_append_new(p->failures, f);
-  pthread_mutex_unlock(&s->mu);
-  mark_ctx m = {actual && actual[0] ? actual : NULL, reason, false};
-  if (mark(r, &m) || !m.is_new) return;
-  idx_batch *b = idx_batch_new(s->ix);
-  idx_batch_put_rendition(b, id, kind, r);
-  json_t *ev = json_object();
-  cu_json_set_str(ev, "type", "scrub_failed");
-  cu_json_set_str(ev, "evidence", id);
-  cu_json_set_str(ev, "kind", kind);
+  if (kind) cu_json_set_str(ev, "kind", kind);
   cu_json_set_str(ev, "sha256", sha);
   cu_json_set_str(ev, "actual_sha256", m.actual);
   cu_json_set_str(ev, "reason", reason);
@@ -231,7 +210,7 @@ static int scrub_renditions(walk_ctx *w, const char *id, const char *orig_sha) {
     pthread_mutex_unlock(&s->mu);
     atomic_fetch_add(&s->t_objects, 1);
     atomic_fetch_add(&s->t_bytes, bytes);
-    if (rc == CU_ECORRUPT || rc == CU_ENOTFOUND) report_rendition(s, id, kind, r, actual, cu_errmsg(), w->p);
+    if (rc == CU_ECORRUPT || rc == CU_ENOTFOUND) report(s, id, kind, r, actual, cu_errmsg(), w->p);
     else if (rc) cu_err("scrub: evidence %s: its %s: %s", id, kind, cu_errmsg());
   }
   json_decref(all);
@@ -244,7 +223,7 @@ static int check_one(const char *id, json_t *rec, void *ud) {
   if (atomic_load(&s->stop) || (w->background && atomic_load(&s->preempt))) return 1;
   const char *sha = cu_json_str(rec, "sha256");
   if (!sha || !cu_is_sha256_hex(sha)) {
-    report(s, id, rec, NULL, "the record has no valid sha256", w->p);
+    report(s, id, NULL, rec, NULL, "the record has no valid sha256", w->p);
     return 0;
   }
   char actual[65];
@@ -258,7 +237,7 @@ static int check_one(const char *id, json_t *rec, void *ud) {
   pthread_mutex_unlock(&s->mu);
   atomic_fetch_add(&s->t_objects, 1);
   atomic_fetch_add(&s->t_bytes, bytes);
-  if (rc == CU_ECORRUPT || rc == CU_ENOTFOUND) report(s, id, rec, actual, cu_errmsg(), w->p);
+  if (rc == CU_ECORRUPT || rc == CU_ENOTFOUND) report(s, id, NULL, rec, actual, cu_errmsg(), w->p);
   else if (rc) cu_err("scrub: evidence %s: %s", id, cu_errmsg());
   if (scrub_renditions(w, id, sha)) return 1;
   if (w->background) {
