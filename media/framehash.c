@@ -112,21 +112,42 @@ static int write_line(fh_ctx *c, fh_stream *s) {
   return 0;
 }
 
-/* Writes queued lines in dts order; until the end, only while every stream
- * has one waiting (a later packet of an empty stream could come first). */
+/* libavformat's max_interleave_delta: when a stream has nothing queued,
+ * the others are held back at most this long before the earliest goes out
+ * anyway (so a stream that ended, or pauses, does not hold up the rest). */
+#define INTERLEAVE_DELTA_US (10LL * 1000 * 1000)
+
+static bool all_seen(const fh_ctx *c) {
+  for (int i = 0; i < c->ns; i++)
+    if (!c->s[i].seen) return false;
+  return true;
+}
+
+/* Writes queued lines in dts order, as the muxer's interleaving does: while
+ * every stream has one waiting (a later packet of an empty stream could
+ * come first), or while the queue spans more than INTERLEAVE_DELTA_US, or
+ * everything at the end. */
 static int merge(fh_ctx *c, bool flush) {
   for (;;) {
     fh_stream *best = NULL;
+    bool empty = false;
+    int64_t last_us = INT64_MIN;
     for (int i = 0; i < c->ns; i++) {
       fh_stream *s = &c->s[i];
       if (!s->qlen) {
-        if (!flush) return 0;
+        empty = true;
         continue;
       }
+      int64_t t = av_rescale_q(s->q[s->qhead + s->qlen - 1].dts, s->tb, AV_TIME_BASE_Q);
+      if (t > last_us) last_us = t;
       if (!best || av_compare_ts(s->q[s->qhead].dts, s->tb, best->q[best->qhead].dts, best->tb) < 0)
         best = s;
     }
     if (!best) return 0;
+    if (empty && !flush &&
+        (!all_seen(c) ||
+         last_us - av_rescale_q(best->q[best->qhead].dts, best->tb, AV_TIME_BASE_Q) <= INTERLEAVE_DELTA_US))
+      return 0;
     int rc = c->header_done ? 0 : header(c);
     if (!rc) rc = write_line(c, best);
     if (rc) return rc;
