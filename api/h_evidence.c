@@ -199,11 +199,12 @@ static int content(req *r) {
    * (RFC 6266/8187) so no byte of it can break the header. */
   const char *orig_name = cu_json_str(rec, "filename");
   char fname[CU_MAX_FILENAME + 64] = "";
-  if (rend) /* "clip.mp4" -> "clip.mp4.master.mkv": says what it is, keeps where it came from */
+  bool same_bytes = rend && !strcmp(sha, cu_json_str(rec, "sha256") ? cu_json_str(rec, "sha256") : "");
+  if (rend && !same_bytes) /* "clip.mp4" -> "clip.mp4.master.mkv": what it is, where it came from */
     snprintf(fname, sizeof fname, "%s.%s%s", orig_name && *orig_name ? orig_name : sha, rendition,
              !strcmp(rendition, "master") ? ".mkv" : !strcmp(rendition, "access") ? ".mp4"
              : !strcmp(rendition, "poster") ? ".jpg" : ".txt");
-  else if (orig_name)
+  else if (orig_name) /* the original, or a rendition that is the original's bytes */
     snprintf(fname, sizeof fname, "%s", orig_name);
   char ctype[128];
   snprintf(ctype, sizeof ctype, "%s", rend && cu_json_str(rend, "content_type") ? cu_json_str(rend, "content_type") : content_type(rec));

@@ -190,14 +190,6 @@ static int make(rendition_ctx *c, const char *kind, const char *src, const char 
   return cu_error(CU_EINVAL, "not a rendition kind: %s", kind);
 }
 
-/* A still image needs no access copy: the original (or its poster) is what
- * a reviewer looks at. */
-static bool still_image(const json_t *rec) {
-  json_t *media = json_object_get(rec, "media");
-  const char *container = cu_json_str(media, "container");
-  size_t n = container ? strlen(container) : 0;
-  return container && (!strcmp(container, "image2") || (n > 5 && !strcmp(container + n - 5, "_pipe")));
-}
 
 int rendition_job_run(void *ud, const char *job_id, const json_t *job) {
   rendition_ctx *c = ud;
@@ -223,12 +215,6 @@ int rendition_job_run(void *ud, const char *job_id, const json_t *job) {
     json_t *ev = rendition_event(evid, done);
     rc = put_record(c, evid, kind, done, ev);
     json_decref(ev);
-    goto done;
-  }
-  if (!strcmp(kind, "access") && still_image(rec)) {
-    done = new_record(kind, "not_applicable", sha);
-    cu_json_set_str(done, "reason", "a still image needs no access copy: the original is viewed as it is");
-    rc = put_record(c, evid, kind, done, NULL);
     goto done;
   }
 

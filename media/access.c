@@ -611,6 +611,10 @@ int media_access(const char *src, const char *dst, const media_access_opts *opts
   j->v.index = j->a.index = -1;
 
   if ((rc = mio_open(&j->in, src, ctl, ctl ? ctl->deadline_us : 0))) goto done;
+  if (mio_still_image(j->in.ic)) {
+    rc = cu_error(CU_EUNSUPPORTED, "a still image needs no access copy: the original is viewed as it is");
+    goto done;
+  }
   if ((rc = open_decoder(j, &j->v, AVMEDIA_TYPE_VIDEO, threads, why, sizeof why)) ||
       (rc = open_decoder(j, &j->a, AVMEDIA_TYPE_AUDIO, threads, why, sizeof why)))
     goto done;

@@ -30,8 +30,9 @@ typedef struct {
  *               "faststart": true}
  *   "width", "height" (of the output video, absent without video),
  *   "video_frames", "audio_frames", "duration_s", "decode_errors"
- * Errors as in media.h: CU_EUNSUPPORTED when src is not media or has
- * neither a video nor an audio stream a decoder exists for; CU_ECORRUPT
+ * Errors as in media.h: CU_EUNSUPPORTED when src is not media, is a still
+ * image (it needs none), or has neither a video nor an audio stream a
+ * decoder exists for; CU_ECORRUPT
  * when it is damaged media that cannot be opened or of which not one frame
  * decodes (the reason in cu_errmsg); CU_EINVAL for options out of range.
  * Damaged packets are skipped and counted in decode_errors. */

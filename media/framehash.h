@@ -21,8 +21,10 @@
  *   "params"         {"hash": "sha256", "format_version": 2, "command": the
  *                    equivalent ffmpeg command line}
  *   "streams"        [{"index" (in the file), "type", "frames"}]
- *   "decode_errors"  {"packets_failed", "frames_damaged", "read_errors",
- *                    "where": [{"stream", "pts_s", "what"}] (the first 20)}
+ *   "decode_errors"  {"packets_failed", "frames_damaged", "packets_corrupt"
+ *                    (marked damaged by the container: data missing there),
+ *                    "read_errors", "where": [{"stream", "pts_s", "what"}]
+ *                    (the first 20)}
  *   "audio_sha256"   {"<index in the file>": one SHA-256 over the stream's
  *                    decoded samples in their own format, interleaved}
  * Damage is recorded, not fatal: the hashes of what decodes are the

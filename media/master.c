@@ -373,6 +373,7 @@ static int write_master(mctx *c) {
     }
     AVStream *st = c->in.ic->streams[i];
     mio_progress(&c->in, st, p->dts != AV_NOPTS_VALUE ? p->dts : p->pts);
+    mdec_errors_packet(&c->derr, c->in.ic, p);
     even_out(c, p);
     if (c->s[i].act == ACT_COPY) {
       rc = write_out(c, &c->s[i], p, st->time_base);
@@ -698,14 +699,6 @@ done:
 
 /* ---- the whole ------------------------------------------------------- */
 
-/* A photograph: one picture from an image demuxer. */
-static bool is_still_image(const AVFormatContext *ic) {
-  const char *n = ic->iformat->name;
-  size_t len = strlen(n);
-  bool image_demuxer = !strcmp(n, "image2") || (len > 5 && !strcmp(n + len - 5, "_pipe"));
-  return image_demuxer && ic->nb_streams == 1 &&
-         ic->streams[0]->codecpar->codec_type == AVMEDIA_TYPE_VIDEO;
-}
 
 static json_t *report_params(const mctx *c) {
   json_t *p = json_object(), *streams = json_array();
@@ -741,9 +734,31 @@ static json_t *report_params(const mctx *c) {
   return p;
 }
 
+/* The master's progress in two halves: writing it, then checking it. */
+typedef struct {
+  const media_ctl *outer;
+  double base;
+} half;
+
+static void half_progress(void *ud, double f) {
+  half *h = ud;
+  h->outer->progress(h->outer->progress_ud, h->base + f / 2);
+}
+
+static media_ctl halved(const media_ctl *ctl, half *h, double base) {
+  media_ctl c = ctl ? *ctl : (media_ctl){0};
+  h->outer = ctl;
+  h->base = base;
+  if (ctl && ctl->progress) c.progress = half_progress, c.progress_ud = h;
+  return c;
+}
+
 int media_master(const char *src, const char *dst, const char *src_sha256,
-                 const media_master_opts *opts, const media_ctl *ctl, json_t **report) {
+                 const media_master_opts *opts, const media_ctl *ctl_in, json_t **report) {
   mctx c = {.threads = opts ? opts->threads : 0};
+  half h1, h2;
+  media_ctl write_ctl = halved(ctl_in, &h1, 0), check_ctl = halved(ctl_in, &h2, 0.5);
+  const media_ctl *ctl = ctl_in ? &write_ctl : NULL;
   json_t *rep = NULL;
   *report = NULL;
   int rc = mio_open(&c.in, src, ctl, ctl ? ctl->deadline_us : 0);
@@ -759,7 +774,7 @@ int media_master(const char *src, const char *dst, const char *src_sha256,
   }
   for (unsigned i = 0; i < c.n; i++) c.s[i].next_apts = AV_NOPTS_VALUE;
   if ((rc = mdec_ts_init(&c.ts, c.in.ic, 0))) goto done;
-  if (is_still_image(c.in.ic)) {
+  if (mio_still_image(c.in.ic)) {
     rep = json_object();
     json_t *params = json_object();
     cu_json_set_str(params, "kept_as", "original");
@@ -794,7 +809,7 @@ int media_master(const char *src, const char *dst, const char *src_sha256,
   }
   for (unsigned i = 0; i < c.n; i++) map[i] = c.s[i].out;
   json_t *chk = NULL;
-  rc = media_check_lossless(src, dst, map, (int)c.n, c.threads, ctl, &chk);
+  rc = media_check_lossless(src, dst, map, (int)c.n, c.threads, ctl_in ? &check_ctl : NULL, &chk);
   free(map);
   if (rc == CU_ECORRUPT) rc = cu_error(CU_ECORRUPT, "the master is %s", cu_errmsg());
   if (!rc) json_object_set_new(rep, "check", chk);

@@ -68,8 +68,16 @@ void mdec_errors_note(mdec_errors *e, const AVFormatContext *ic, int stream, int
   json_array_append_new(e->where, o);
 }
 
+void mdec_errors_packet(mdec_errors *e, const AVFormatContext *ic, const AVPacket *pkt) {
+  if (!(pkt->flags & AV_PKT_FLAG_CORRUPT)) return;
+  e->packets_corrupt++;
+  mdec_errors_note(e, ic, pkt->stream_index, pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts,
+                   "the container marks a packet damaged (data is missing there)");
+}
+
 json_t *mdec_errors_json(const mdec_errors *e) {
   json_t *o = json_object();
+  cu_json_set_int(o, "packets_corrupt", (int64_t)e->packets_corrupt);
   cu_json_set_int(o, "packets_failed", (int64_t)e->packets_failed);
   cu_json_set_int(o, "frames_damaged", (int64_t)e->frames_damaged);
   cu_json_set_int(o, "read_errors", (int64_t)e->read_errors);
@@ -226,6 +234,7 @@ int mdec_run(mdec *d) {
     }
     AVStream *st = ic->streams[s];
     mio_progress(d->in, st, pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts);
+    mdec_errors_packet(&d->err, ic, pkt);
     mdec_ts_apply(&d->ts, ic, pkt);
     if (d->on_packet) d->on_packet(d->ud, s, pkt);
     rc = send(d, s, pkt, f);

@@ -24,6 +24,8 @@ typedef struct {
   uint64_t packets_failed; /* the decoder refused the packet */
   uint64_t frames_damaged; /* decoded with concealment or marked corrupt */
   uint64_t read_errors;    /* the demuxer stopped early on bad data */
+  uint64_t packets_corrupt; /* the demuxer marked a packet damaged (MPEG-TS
+                               continuity errors: data is missing there) */
   json_t *where;           /* [{"stream", "pts_s", "what"}], at most MDEC_MAX_ERRORS_LISTED */
 } mdec_errors;
 
@@ -50,7 +52,10 @@ int64_t mdec_ts_apply(mdec_ts *t, const AVFormatContext *ic, AVPacket *pkt);
  * time base, or AV_NOPTS_VALUE). */
 void mdec_errors_note(mdec_errors *e, const AVFormatContext *ic, int stream, int64_t ts,
                       const char *what);
-/* {"packets_failed", "frames_damaged", "read_errors", "where": [...]} */
+/* Counts and places a packet the demuxer marked damaged, if pkt is. */
+void mdec_errors_packet(mdec_errors *e, const AVFormatContext *ic, const AVPacket *pkt);
+/* {"packets_failed", "frames_damaged", "packets_corrupt", "read_errors",
+ *  "where": [...]} */
 json_t *mdec_errors_json(const mdec_errors *e);
 
 /* Called for each decoded frame of a selected stream, in decode order; the

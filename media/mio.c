@@ -166,6 +166,14 @@ void mio_fit(int64_t w, int64_t h, int max_side, int *ow, int *oh) {
   *oh = h < 2 ? 2 : (int)h;
 }
 
+bool mio_still_image(const AVFormatContext *ic) {
+  const char *n = ic->iformat->name;
+  size_t len = strlen(n);
+  bool image_demuxer = !strcmp(n, "image2") || (len > 5 && !strcmp(n + len - 5, "_pipe"));
+  return image_demuxer && ic->nb_streams == 1 &&
+         ic->streams[0]->codecpar->codec_type == AVMEDIA_TYPE_VIDEO;
+}
+
 int mio_own_failure(const mio_io *io, const char *doing) {
   if (io->read_errno) return cu_error_errno(CU_EIO, io->read_errno, "%s: cannot read the file", doing);
   if (io->cancelled) return cu_error(CU_EIO, "%s: cancelled", doing);

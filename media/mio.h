@@ -68,6 +68,10 @@ int mio_av_error(int err, const char *what);
  * ratio closest. */
 void mio_fit(int64_t w, int64_t h, int max_side, int *ow, int *oh);
 
+/* A photograph: one picture read by an image demuxer (jpeg_pipe, png_pipe,
+ * image2, ...). It is its own master and needs no access copy. */
+bool mio_still_image(const AVFormatContext *ic);
+
 /* Our failure after a libav call (read error, deadline, cancel), as a
  * CU_EIO error with what was being done; 0 if none. */
 int mio_own_failure(const mio_io *io, const char *doing);

@@ -278,3 +278,31 @@ t_verify() {
   "$CUSTOS" verify --home "$HOME_DIR" --json "$@" >"$T/v.json" 2>"$T/v.err" || rc=$?
   assert_eq "$VRC" "$rc" "verify's exit status with and without --json"
 }
+
+# ---- rendition tests (t12xx) ------------------------------------------------
+#   t_push FILE DEVICE [ARGS...]  custos push of FILE as admin for DEVICE; prints the
+#                                 evidence id
+#   t_rend_settle ID [S]          polls GET /v1/evidence/ID (admin) until it has all
+#                                 four renditions and none is queued or running
+#                                 (default 90 s); the record is left in $BODY
+t_push() {
+  local f=$1 dev=$2 line
+  shift 2
+  line=$(CUSTOS_SERVER="$URL" CUSTOS_TOKEN="$ADMIN" "$CUSTOS" push --state-dir "$T/push-state" \
+    --device "$dev" "$@" "$f") || fail "custos push $f failed"
+  [ -n "${line%% *}" ] || fail "custos push $f printed no evidence id"
+  echo "${line%% *}"
+}
+
+t_rend_settle() {
+  local i n
+  for i in $(seq 1 $((${2:-90} * 10))); do
+    call -H "$(auth "$ADMIN")" "$URL/v1/evidence/$1"
+    [ "$ST" = 200 ] || fail "GET /v1/evidence/$1 answered $ST: $BODY"
+    n=$(jq '[(.renditions // {}) | .master, .access, .framehash, .poster | select(. != null)
+             | select(.state != "queued" and .state != "running")] | length' <<<"$BODY")
+    [ "$n" = 4 ] && return 0
+    sleep 0.1
+  done
+  fail "the renditions of $1 did not settle within ${2:-90} s: $(jq -c '.renditions | map_values(.state)' <<<"$BODY")"
+}
