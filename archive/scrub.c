@@ -185,6 +185,25 @@ static void save_position(scrubber *s, const char *id) {
   idx_batch_free(b);
 }
 
+/* Re-hashes one object (the original, kind NULL, or a rendition), counts
+ * it and reports a finding. Returns 1 when the walk must stop. */
+static int scrub_one(walk_ctx *w, const char *id, const char *kind, json_t *rec, const char *sha) {
+  scrubber *s = w->s;
+  char actual[65];
+  uint64_t bytes = 0;
+  int rc = scrub_object(s->st, sha, w->rate, w->background ? &s->preempt : &s->stop, actual, &bytes);
+  if (rc == CU_EBUSY && (atomic_load(&s->stop) || atomic_load(&s->preempt))) return 1;
+  pthread_mutex_lock(&s->mu);
+  w->p->objects++;
+  w->p->bytes += bytes;
+  pthread_mutex_unlock(&s->mu);
+  atomic_fetch_add(&s->t_objects, 1);
+  atomic_fetch_add(&s->t_bytes, bytes);
+  if (rc == CU_ECORRUPT || rc == CU_ENOTFOUND) report(s, id, kind, rec, actual, cu_errmsg(), w->p);
+  else if (rc) cu_err("scrub: evidence %s%s%s: %s", id, kind ? ", its " : "", kind ? kind : "", cu_errmsg());
+  return 0;
+}
+
 /* The item's finished renditions whose bytes are not the original's.
  * Returns 1 when the walk must stop. */
 static int scrub_renditions(walk_ctx *w, const char *id, const char *orig_sha) {
@@ -197,21 +216,7 @@ static int scrub_renditions(walk_ctx *w, const char *id, const char *orig_sha) {
     const char *state = cu_json_str(r, "state"), *sha = cu_json_str(r, "sha256");
     if (!state || strcmp(state, "done") || !sha || !cu_is_sha256_hex(sha) || !strcmp(sha, orig_sha))
       continue;
-    char actual[65];
-    uint64_t bytes = 0;
-    int rc = scrub_object(s->st, sha, w->rate, w->background ? &s->preempt : &s->stop, actual, &bytes);
-    if (rc == CU_EBUSY && (atomic_load(&s->stop) || atomic_load(&s->preempt))) {
-      stop = 1;
-      break;
-    }
-    pthread_mutex_lock(&s->mu);
-    w->p->objects++;
-    w->p->bytes += bytes;
-    pthread_mutex_unlock(&s->mu);
-    atomic_fetch_add(&s->t_objects, 1);
-    atomic_fetch_add(&s->t_bytes, bytes);
-    if (rc == CU_ECORRUPT || rc == CU_ENOTFOUND) report(s, id, kind, r, actual, cu_errmsg(), w->p);
-    else if (rc) cu_err("scrub: evidence %s: its %s: %s", id, kind, cu_errmsg());
+    if ((stop = scrub_one(w, id, kind, r, sha))) break;
   }
   json_decref(all);
   return stop;
@@ -226,20 +231,7 @@ static int check_one(const char *id, json_t *rec, void *ud) {
     report(s, id, NULL, rec, NULL, "the record has no valid sha256", w->p);
     return 0;
   }
-  char actual[65];
-  uint64_t bytes = 0;
-  const atomic_int *stop = w->background ? &s->preempt : &s->stop;
-  int rc = scrub_object(s->st, sha, w->rate, stop, actual, &bytes);
-  if (rc == CU_EBUSY && (atomic_load(&s->stop) || atomic_load(&s->preempt))) return 1;
-  pthread_mutex_lock(&s->mu);
-  w->p->objects++;
-  w->p->bytes += bytes;
-  pthread_mutex_unlock(&s->mu);
-  atomic_fetch_add(&s->t_objects, 1);
-  atomic_fetch_add(&s->t_bytes, bytes);
-  if (rc == CU_ECORRUPT || rc == CU_ENOTFOUND) report(s, id, NULL, rec, actual, cu_errmsg(), w->p);
-  else if (rc) cu_err("scrub: evidence %s: %s", id, cu_errmsg());
-  if (scrub_renditions(w, id, sha)) return 1;
+  if (scrub_one(w, id, NULL, rec, sha) || scrub_renditions(w, id, sha)) return 1;
   if (w->background) {
     snprintf(w->last_id, sizeof w->last_id, "%s", id);
     int64_t now = cu_now_us();

@@ -56,14 +56,16 @@ typedef struct {
   uint8_t *abuf;
   int abuf_samples;
   AVChannelLayout layout;
-  int64_t rescale_last, prev_pkt_pts, a_next;
+  int64_t rescale_last, prev_pkt_pts, next_dts_us;
+  AVChannelLayout in_layout; /* what swr converts from */
+  int in_format, in_rate;
   bool pkt_pending;
   int64_t pending_pts, pending_duration;
   EVP_MD_CTX *native; /* the digest over samples in their own format */
   /* waiting for the muxer's merge */
   fh_line *q;
   size_t qhead, qlen, qcap;
-  uint64_t frames;
+  uint64_t frames, size_changes;
   /* What the first frame said: ffmpeg sets its encoder up from it. */
   bool seen;
   int width, height, sample_rate;
@@ -177,6 +179,10 @@ static int video_frame(fh_ctx *c, fh_stream *s, AVFrame *f) {
   if (delta <= -0.6) return 0;
   if (delta > 0.6) s->sync_opts = llrint(sync_ipts);
 
+  /* ffmpeg's command line would scale such frames to the first frame's
+   * size before hashing; we hash each frame as it decodes (the evidence is
+   * the decoded picture, not a rescaled one) and say so in the report. */
+  if (f->width != s->width || f->height != s->height) s->size_changes++;
   unsigned char h[32];
   int size, rc = mdec_hash_video(f, h, &size);
   if (rc) return rc;
@@ -189,14 +195,49 @@ static int video_frame(fh_ctx *c, fh_stream *s, AVFrame *f) {
   return rc;
 }
 
+/* ffmpeg reconfigures its filters when a stream's samples change format,
+ * layout or rate mid-stream, and converts them to what its encoder was set
+ * up with: the first frame's layout and rate. */
+static int converter(fh_stream *s, const AVFrame *f) {
+  AVChannelLayout in_layout;
+  if (s->swr && f->format == s->in_format && f->sample_rate == s->in_rate &&
+      !av_channel_layout_compare(&f->ch_layout, &s->in_layout))
+    return 0;
+  swr_free(&s->swr);
+  av_channel_layout_uninit(&s->in_layout);
+  if (av_channel_layout_copy(&s->in_layout, &f->ch_layout) < 0) return cu_error(CU_EIO, "out of memory");
+  s->in_format = f->format, s->in_rate = f->sample_rate;
+  if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
+    av_channel_layout_default(&in_layout, f->ch_layout.nb_channels);
+  else if (av_channel_layout_copy(&in_layout, &f->ch_layout) < 0)
+    return cu_error(CU_EIO, "out of memory");
+  int err = swr_alloc_set_opts2(&s->swr, &s->layout, AV_SAMPLE_FMT_S16, s->sample_rate, &in_layout,
+                                (enum AVSampleFormat)f->format, f->sample_rate, 0, NULL);
+  av_channel_layout_uninit(&in_layout);
+  if (err < 0 || swr_init(s->swr) < 0) {
+    swr_free(&s->swr);
+    return cu_error(CU_EUNSUPPORTED, "stream %d: its samples cannot be converted", s->in_index);
+  }
+  return 0;
+}
+
 static int audio_frame(fh_ctx *c, fh_stream *s, AVFrame *f) {
   AVRational in_tb = c->in.ic->streams[s->in_index]->time_base;
   int sr = f->sample_rate, rc;
+  if (sr <= 0) return cu_error(CU_EUNSUPPORTED, "stream %d: a frame without a sample rate", s->in_index);
   if (s->native && (rc = mdec_hash_audio_update(s->native, f, 0))) return rc;
-  /* decode_audio(): where the decoded frame's timestamp comes from. */
+  /* decode_audio(): where the decoded frame's timestamp comes from. The
+   * input's dts advances by each frame's samples from the last packet's. */
+  int64_t frame_dts_us = s->next_dts_us;
+  s->next_dts_us += (int64_t)AV_TIME_BASE * f->nb_samples / sr;
   int64_t pts = f->pts;
   AVRational ftb = in_tb;
-  if (pts == AV_NOPTS_VALUE && s->pkt_pending && s->pending_pts != AV_NOPTS_VALUE) pts = s->pending_pts;
+  if (pts == AV_NOPTS_VALUE && s->pkt_pending && s->pending_pts != AV_NOPTS_VALUE) {
+    pts = s->pending_pts;
+  } else if (pts == AV_NOPTS_VALUE) {
+    pts = frame_dts_us;
+    ftb = AV_TIME_BASE_Q;
+  }
   if (s->pkt_pending) {
     if (s->pending_duration && s->prev_pkt_pts != AV_NOPTS_VALUE && s->pending_pts != AV_NOPTS_VALUE &&
         s->pending_pts - s->prev_pkt_pts > s->pending_duration)
@@ -204,33 +245,20 @@ static int audio_frame(fh_ctx *c, fh_stream *s, AVFrame *f) {
     s->prev_pkt_pts = s->pending_pts;
     s->pkt_pending = false;
   }
-  if (pts != AV_NOPTS_VALUE)
-    pts = av_rescale_delta(ftb, pts, (AVRational){1, sr}, f->nb_samples, &s->rescale_last,
-                           (AVRational){1, sr});
-  else
-    pts = s->a_next;
-  s->a_next = pts + f->nb_samples;
+  pts = av_rescale_delta(ftb, pts, (AVRational){1, sr}, f->nb_samples, &s->rescale_last,
+                         (AVRational){1, sr});
+  if (sr != s->sample_rate) pts = av_rescale_q(pts, (AVRational){1, sr}, s->tb);
 
-  if (!s->swr) {
-    AVChannelLayout in_layout;
-    if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
-      av_channel_layout_default(&in_layout, f->ch_layout.nb_channels);
-    else if (av_channel_layout_copy(&in_layout, &f->ch_layout) < 0)
-      return cu_error(CU_EIO, "out of memory");
-    int err = swr_alloc_set_opts2(&s->swr, &in_layout, AV_SAMPLE_FMT_S16, sr, &in_layout,
-                                  (enum AVSampleFormat)f->format, sr, 0, NULL);
-    av_channel_layout_uninit(&in_layout);
-    if (err < 0 || swr_init(s->swr) < 0)
-      return cu_error(CU_EUNSUPPORTED, "stream %d: its samples cannot be converted", s->in_index);
-  }
-  int ch = f->ch_layout.nb_channels;
-  if (f->nb_samples > s->abuf_samples) {
+  if ((rc = converter(s, f))) return rc;
+  int ch = s->layout.nb_channels, room = swr_get_out_samples(s->swr, f->nb_samples);
+  if (room < 0) return cu_error(CU_EUNSUPPORTED, "stream %d: its samples cannot be converted", s->in_index);
+  if (room > s->abuf_samples) {
     av_freep(&s->abuf);
-    if (av_samples_alloc(&s->abuf, NULL, ch, f->nb_samples, AV_SAMPLE_FMT_S16, 1) < 0)
+    if (av_samples_alloc(&s->abuf, NULL, ch, room, AV_SAMPLE_FMT_S16, 1) < 0)
       return cu_error(CU_EIO, "out of memory");
-    s->abuf_samples = f->nb_samples;
+    s->abuf_samples = room;
   }
-  int n = swr_convert(s->swr, &s->abuf, f->nb_samples, (const uint8_t **)f->extended_data, f->nb_samples);
+  int n = swr_convert(s->swr, &s->abuf, room, (const uint8_t **)f->extended_data, f->nb_samples);
   if (n < 0) return cu_error(CU_EUNSUPPORTED, "stream %d: its samples cannot be converted", s->in_index);
   unsigned char h[32];
   int size = n * ch * 2;
@@ -250,6 +278,8 @@ static void on_packet(void *ud, int stream, const AVPacket *pkt) {
   s->pkt_pending = true;
   s->pending_pts = pkt->pts;
   s->pending_duration = pkt->duration;
+  if (pkt->dts != AV_NOPTS_VALUE)
+    s->next_dts_us = av_rescale_q(pkt->dts, c->in.ic->streams[stream]->time_base, AV_TIME_BASE_Q);
 }
 
 static int on_frame(void *ud, int stream, AVFrame *f) {
@@ -382,6 +412,7 @@ int media_framehash(const char *src, const char *dst, const media_ctl *ctl, json
     cu_json_set_int(o, "index", s->in_index);
     cu_json_set_str(o, "type", av_get_media_type_string(s->type));
     cu_json_set_int(o, "frames", (int64_t)s->frames);
+    if (s->size_changes) cu_json_set_int(o, "frames_of_another_size", (int64_t)s->size_changes);
     json_array_append_new(streams, o);
     if (s->native) {
       unsigned char h[32];
@@ -402,6 +433,7 @@ done:
     swr_free(&c.s[i].swr);
     av_freep(&c.s[i].abuf);
     av_channel_layout_uninit(&c.s[i].layout);
+    av_channel_layout_uninit(&c.s[i].in_layout);
     EVP_MD_CTX_free(c.s[i].native);
     free(c.s[i].q);
   }

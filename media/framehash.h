@@ -6,7 +6,11 @@
  *
  * (every video stream that is not a cover picture, then every audio
  * stream). With the same libraries the text is identical line for line;
- * across builds, lossy audio decoders may differ (docs/ARCHITECTURE.md). */
+ * across builds, lossy audio decoders may differ (docs/ARCHITECTURE.md).
+ * One deliberate difference: when a video stream's picture size changes
+ * mid-stream, ffmpeg scales the later frames to the first size before
+ * hashing them; we hash every frame as it decodes, and the report counts
+ * those frames ("frames_of_another_size"). */
 #ifndef MEDIA_FRAMEHASH_H
 #define MEDIA_FRAMEHASH_H
 

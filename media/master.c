@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libavutil/audio_fifo.h>
 #include <libavutil/display.h>
@@ -37,8 +38,12 @@
 /* Frames one side of the check may be ahead of the other, per stream. */
 #define CHECK_QUEUE 8192
 
-enum action { ACT_DROP, ACT_COPY, ACT_FFV1, ACT_FLAC };
-static const char *const action_name[] = {"dropped", "copy", "ffv1", "flac"};
+enum action { ACT_DROP, ACT_COPY, ACT_FFV1, ACT_FLAC, ACT_PCM };
+static const char *const action_name[] = {"dropped", "copy", "ffv1", "flac", "pcm_f32le"};
+/* A transcoded stream whose pictures or samples change shape mid-stream:
+ * one FFV1 or FLAC stream cannot hold that, so the master is made again
+ * with that stream copied. An internal code, never returned. */
+#define CHANGED_MIDSTREAM 1
 
 typedef struct {
   enum action act;
@@ -49,6 +54,7 @@ typedef struct {
   SwrContext *swr;
   int64_t next_apts; /* in the encoder's time base */
   int64_t last_dts;  /* in the output time base, for rising timestamps */
+  int dec_format;    /* the decoder's sample format when the encoder was set up */
 } mstream;
 
 typedef struct {
@@ -58,6 +64,8 @@ typedef struct {
   unsigned n;
   int nout;
   int threads;
+  const bool *copy_instead; /* per input stream: transcoding failed, copy it */
+  int changed;              /* the stream that changed mid-stream */
   mdec_ts ts;
   json_t *corrections;
   mdec_errors derr;
@@ -91,6 +99,10 @@ static bool flac_takes(int sample_fmt) {
   return f == AV_SAMPLE_FMT_S16 || f == AV_SAMPLE_FMT_S32;
 }
 
+static bool float_samples(int sample_fmt) {
+  return av_get_packed_sample_fmt((enum AVSampleFormat)sample_fmt) == AV_SAMPLE_FMT_FLT;
+}
+
 /* What to do with stream i; the usual action or why not. */
 static void choose(mctx *c, unsigned i) {
   const AVCodecParameters *par = c->in.ic->streams[i]->codecpar;
@@ -101,7 +113,13 @@ static void choose(mctx *c, unsigned i) {
   case AVMEDIA_TYPE_VIDEO:
   case AVMEDIA_TYPE_AUDIO: {
     bool video = par->codec_type == AVMEDIA_TYPE_VIDEO;
-    if (on_allow_list(par->codec_id) && mkv) {
+    if (c->copy_instead && c->copy_instead[i]) {
+      s->act = mkv ? ACT_COPY : ACT_DROP;
+      s->reason = mkv ? "its pictures or samples change shape mid-stream, which one lossless stream "
+                        "cannot hold, so the stream is copied"
+                      : "its pictures or samples change shape mid-stream and Matroska cannot carry "
+                        "it; the original keeps it";
+    } else if (on_allow_list(par->codec_id) && mkv) {
       s->act = ACT_COPY;
     } else if (avcodec_find_decoder(par->codec_id) &&
                (video ? ffv1_takes(par->format) : flac_takes(par->format) && par->ch_layout.nb_channels <= 8)) {
@@ -110,6 +128,12 @@ static void choose(mctx *c, unsigned i) {
       s->act = ACT_COPY;
       s->reason = video ? "its pixels do not fit FFV1 losslessly, so the stream is copied"
                         : "its samples do not fit FLAC losslessly (float), so the stream is copied";
+    } else if (!video && avcodec_find_decoder(par->codec_id) && float_samples(par->format)) {
+      /* Decoded float samples, kept as they decode: lossless for what a
+       * player hears, where the codec itself has no place in Matroska. */
+      s->act = ACT_PCM;
+      s->reason = "Matroska cannot carry the codec and FLAC cannot hold float samples, so its "
+                  "decoded samples are kept as 32-bit float PCM";
     } else {
       s->reason = "it can neither be copied into Matroska nor made lossless; the original keeps it";
     }
@@ -158,14 +182,17 @@ static int open_ffv1(mctx *c, unsigned i, AVStream *ost) {
   return 0;
 }
 
-static int open_flac(mctx *c, unsigned i, AVStream *ost) {
+/* FLAC, or 32-bit float PCM for float samples (ACT_PCM). */
+static int open_audio(mctx *c, unsigned i, AVStream *ost) {
   AVStream *ist = c->in.ic->streams[i];
   mstream *s = &c->s[i];
   int rc = mio_decoder(&s->dec, ist, 1);
   if (rc) return rc;
-  const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_FLAC);
+  bool pcm = s->act == ACT_PCM;
+  const AVCodec *codec = avcodec_find_encoder(pcm ? AV_CODEC_ID_PCM_F32LE : AV_CODEC_ID_FLAC);
   AVCodecContext *e = s->enc = avcodec_alloc_context3(codec);
   if (!e) return cu_error(CU_EIO, "out of memory");
+  s->dec_format = s->dec->sample_fmt;
   e->sample_fmt = av_get_packed_sample_fmt(s->dec->sample_fmt);
   e->sample_rate = s->dec->sample_rate;
   if (s->dec->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
@@ -178,10 +205,12 @@ static int open_flac(mctx *c, unsigned i, AVStream *ost) {
   e->flags |= AV_CODEC_FLAG_BITEXACT; /* no vendor string: reproducible */
   if (c->oc->oformat->flags & AVFMT_GLOBALHEADER) e->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
   int err = avcodec_open2(e, codec, NULL);
-  if (err < 0) return mio_verdict(NULL, "the FLAC encoder refused the stream", err, NULL);
+  if (err < 0) return mio_verdict(NULL, pcm ? "the PCM encoder refused the stream" : "the FLAC encoder refused the stream", err, NULL);
   if (avcodec_parameters_from_context(ost->codecpar, e) < 0) return cu_error(CU_EIO, "out of memory");
   ost->time_base = e->time_base;
-  if (!(s->fifo = av_audio_fifo_alloc(e->sample_fmt, e->ch_layout.nb_channels, e->frame_size)))
+  /* FLAC takes frames of frame_size samples; PCM any size (frame_size 0). */
+  if (e->frame_size > 0 &&
+      !(s->fifo = av_audio_fifo_alloc(e->sample_fmt, e->ch_layout.nb_channels, e->frame_size)))
     return cu_error(CU_EIO, "out of memory");
   if (swr_alloc_set_opts2(&s->swr, &e->ch_layout, e->sample_fmt, e->sample_rate, &e->ch_layout,
                           s->dec->sample_fmt, e->sample_rate, 0, NULL) < 0 ||
@@ -218,16 +247,26 @@ static int setup(mctx *c, const char *src_sha256) {
     int rc = 0;
     if (s->act == ACT_COPY) {
       if (avcodec_parameters_copy(ost->codecpar, ist->codecpar) < 0) return cu_error(CU_EIO, "out of memory");
-      ost->codecpar->codec_tag = 0;
+      /* As ffmpeg -c copy: the source's fourcc stays unless Matroska has
+       * its own for the codec (ProRes 4444 is told from 422 by its tag). */
+      unsigned tag = ist->codecpar->codec_tag, mine;
+      const struct AVCodecTag *const *tags = c->oc->oformat->codec_tag;
+      if (tags && av_codec_get_id(tags, tag) != ist->codecpar->codec_id &&
+          av_codec_get_tag2(tags, ist->codecpar->codec_id, &mine))
+        tag = 0;
+      ost->codecpar->codec_tag = tag;
       ost->time_base = ist->time_base;
+      ost->sample_aspect_ratio = ist->sample_aspect_ratio;
     } else if (s->act == ACT_FFV1) {
       rc = open_ffv1(c, i, ost);
     } else {
-      rc = open_flac(c, i, ost);
+      rc = open_audio(c, i, ost);
     }
     if (rc) return cu_error_wrap(rc, "stream %u", i);
     ost->disposition = ist->disposition;
-    ost->sample_aspect_ratio = ist->sample_aspect_ratio;
+    /* A transcode's aspect ratio is its encoder's (the decoder's): the muxer
+     * refuses a stream whose two disagree. */
+    if (s->enc) ost->sample_aspect_ratio = s->enc->sample_aspect_ratio;
     av_dict_copy(&ost->metadata, ist->metadata, 0);
     keep_rotation(ist, ost);
   }
@@ -291,24 +330,37 @@ static int flac_frames(mctx *c, mstream *s, bool last) {
 }
 
 static int transcode_frame(mctx *c, mstream *s, AVFrame *f) {
+  AVCodecContext *e = s->enc;
   if (s->act == ACT_FFV1) {
+    if (f->width != e->width || f->height != e->height || f->format != e->pix_fmt)
+      return CHANGED_MIDSTREAM;
     f->pts = f->best_effort_timestamp;
     f->pict_type = AV_PICTURE_TYPE_NONE;
     return encode(c, s, f);
   }
+  if (f->format != s->dec_format || f->sample_rate != e->sample_rate ||
+      f->ch_layout.nb_channels != e->ch_layout.nb_channels)
+    return CHANGED_MIDSTREAM;
   if (s->next_apts == AV_NOPTS_VALUE && f->best_effort_timestamp != AV_NOPTS_VALUE)
-    s->next_apts = av_rescale_q(f->best_effort_timestamp, s->dec->pkt_timebase, s->enc->time_base);
+    s->next_apts = av_rescale_q(f->best_effort_timestamp, s->dec->pkt_timebase, e->time_base);
   if (s->next_apts == AV_NOPTS_VALUE) s->next_apts = 0;
-  uint8_t **planes = NULL;
-  if (av_samples_alloc_array_and_samples(&planes, NULL, s->enc->ch_layout.nb_channels, f->nb_samples,
-                                         s->enc->sample_fmt, 0) < 0)
+  AVFrame *o = c->eframe;
+  av_frame_unref(o);
+  o->nb_samples = f->nb_samples;
+  o->format = e->sample_fmt;
+  o->sample_rate = e->sample_rate;
+  if (av_channel_layout_copy(&o->ch_layout, &e->ch_layout) < 0 || av_frame_get_buffer(o, 0) < 0)
     return cu_error(CU_EIO, "out of memory");
-  int n = swr_convert(s->swr, planes, f->nb_samples, (const uint8_t **)f->extended_data, f->nb_samples);
-  int rc = 0;
-  if (n < 0 || av_audio_fifo_write(s->fifo, (void **)planes, n) != n) rc = cu_error(CU_EIO, "cannot pack samples");
-  av_freep(&planes[0]);
-  av_freep(&planes);
-  return rc ? rc : flac_frames(c, s, false);
+  int n = swr_convert(s->swr, o->data, f->nb_samples, (const uint8_t **)f->extended_data, f->nb_samples);
+  if (n < 0) return cu_error(CU_EIO, "cannot pack samples");
+  o->nb_samples = n;
+  if (!s->fifo) { /* PCM: any frame size */
+    o->pts = s->next_apts;
+    s->next_apts += n;
+    return encode(c, s, o);
+  }
+  if (av_audio_fifo_write(s->fifo, (void **)o->data, n) != n) return cu_error(CU_EIO, "cannot pack samples");
+  return flac_frames(c, s, false);
 }
 
 static int decode(mctx *c, unsigned i, const AVPacket *p) {
@@ -334,6 +386,7 @@ static int decode(mctx *c, unsigned i, const AVPacket *p) {
     }
     int rc = transcode_frame(c, s, c->frame);
     av_frame_unref(c->frame);
+    if (rc == CHANGED_MIDSTREAM) c->changed = (int)i;
     if (rc) return rc;
   }
 }
@@ -386,8 +439,8 @@ static int write_master(mctx *c) {
   av_packet_free(&p);
   for (unsigned i = 0; !rc && i < c->n; i++) {
     mstream *s = &c->s[i];
-    if (s->act != ACT_FFV1 && s->act != ACT_FLAC) continue;
-    if (!(rc = decode(c, i, NULL)) && s->act == ACT_FLAC) rc = flac_frames(c, s, true);
+    if (s->act != ACT_FFV1 && s->act != ACT_FLAC && s->act != ACT_PCM) continue;
+    if (!(rc = decode(c, i, NULL)) && s->fifo) rc = flac_frames(c, s, true);
     if (!rc) rc = encode(c, s, NULL);
   }
   return rc;
@@ -419,7 +472,8 @@ typedef struct {
   cstream *cs; /* by output index */
   int n;
   int wait_on[2]; /* the stream each side waits on, or -1 */
-  bool failed, stuck;
+  bool done[2];   /* a side has decoded all it will */
+  bool failed, stuck, over; /* over: one side has frames the other never will */
   int fail_stream;
   uint64_t fail_frame;
   int64_t fail_pts;
@@ -448,11 +502,27 @@ static int compare_push(cside *cs, int key, const fhash *fh, int64_t pts, AVRati
       pthread_cond_broadcast(&k->cv);
       break;
     }
+    if (k->done[1 - cs->side]) { /* the other side will never catch up */
+      k->over = true;
+      break;
+    }
     k->wait_on[cs->side] = key;
-    pthread_cond_wait(&k->cv, &k->mu);
+    /* Woken by the other side; the timeout is for the deadline and cancel. */
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    ts.tv_sec += 1;
+    pthread_cond_timedwait(&k->cv, &k->mu, &ts);
     k->wait_on[cs->side] = -1;
+    if (mio_stopped(&cs->in.io)) {
+      k->stuck = true;
+      pthread_cond_broadcast(&k->cv);
+    }
   }
   int rc = 0;
+  if (k->over) {
+    pthread_mutex_unlock(&k->mu);
+    return 1;
+  }
   if (k->failed || k->stuck) {
     rc = k->stuck ? 1 : 0;
   } else if (st->len && st->side != cs->side) {
@@ -504,12 +574,12 @@ static void *side_main(void *arg) {
   cs->rc = mdec_open(&cs->d);
   if (!cs->rc) cs->rc = mdec_run(&cs->d);
   if (cs->rc < 0) snprintf(cs->err, sizeof cs->err, "%s", cu_errmsg());
-  if (cs->rc) { /* release the other side if it waits on us */
-    pthread_mutex_lock(&cs->k->mu);
-    if (cs->rc < 0) cs->k->stuck = true;
-    pthread_cond_broadcast(&cs->k->cv);
-    pthread_mutex_unlock(&cs->k->mu);
-  }
+  /* Release the other side if it waits on us, whatever happened. */
+  pthread_mutex_lock(&cs->k->mu);
+  cs->k->done[cs->side] = true;
+  if (cs->rc < 0) cs->k->stuck = true;
+  pthread_cond_broadcast(&cs->k->cv);
+  pthread_mutex_unlock(&cs->k->mu);
   return NULL;
 }
 
@@ -517,7 +587,7 @@ static void *side_main(void *arg) {
  * delay): the first packets' skip side data, read before the check so the
  * copy's side knows what to leave out. */
 static int scan_priming(const char *src, const media_ctl *ctl, int64_t *priming, unsigned n) {
-  mio_in in;
+  mio_in in = {.io.fd = -1};
   AVPacket *p = av_packet_alloc();
   bool *past = calloc(n ? n : 1, sizeof *past);
   int rc = p && past ? mio_open(&in, src, ctl, ctl ? ctl->deadline_us : 0) : cu_error(CU_EIO, "out of memory");
@@ -537,7 +607,7 @@ static int scan_priming(const char *src, const media_ctl *ctl, int64_t *priming,
     }
     av_packet_unref(p);
   }
-  if (!rc) mio_close(&in);
+  mio_close(&in); /* after any return of mio_open */
   av_packet_free(&p);
   free(past);
   return rc;
@@ -547,7 +617,7 @@ int media_check_lossless(const char *src, const char *dst, const int *map, int n
                          const media_ctl *ctl, json_t **result) {
   checker k = {.wait_on = {-1, -1}};
   int64_t *priming = NULL;
-  cside side[2] = {{.k = &k, .side = 0}, {.k = &k, .side = 1}};
+  cside side[2] = {{.k = &k, .side = 0, .in.io.fd = -1}, {.k = &k, .side = 1, .in.io.fd = -1}};
   bool *sel[2] = {NULL, NULL};
   int *key[2] = {NULL, NULL};
   int rc = 0;
@@ -561,7 +631,7 @@ int media_check_lossless(const char *src, const char *dst, const int *map, int n
   if ((rc = scan_priming(src, &quiet, priming, (unsigned)nmap))) goto done;
   if ((rc = mio_open(&side[0].in, src, &quiet, quiet.deadline_us))) goto done;
   if ((rc = mio_open(&side[1].in, dst, ctl, ctl ? ctl->deadline_us : 0))) {
-    if (rc == CU_EUNSUPPORTED) rc = cu_error(CU_ECORRUPT, "the copy cannot be read back: %s", cu_errmsg());
+    if (rc == CU_EUNSUPPORTED || rc == CU_ECORRUPT) rc = cu_error_wrap(CU_ECORRUPT, "the copy cannot be read back");
     goto done;
   }
   k.n = (int)side[1].in.ic->nb_streams;
@@ -616,13 +686,19 @@ int media_check_lossless(const char *src, const char *dst, const int *map, int n
   }
   side_main(&side[1]);
   pthread_join(t, NULL);
+  /* The deadline or a cancel first: the other side's complaint follows from it. */
+  for (int s = 0; s < 2; s++)
+    if (side[s].rc < 0 && (rc = mio_own_failure(&side[s].in.io, s ? "checking the copy" : "checking the original")))
+      goto done;
   for (int s = 0; s < 2; s++)
     if (side[s].rc < 0) {
       rc = cu_error(side[s].rc, "checking the %s: %s", s ? "copy" : "original", side[s].err);
       goto done;
     }
   if (k.stuck) {
-    rc = cu_error(CU_EIO, "the check could not keep the two files in step");
+    if (!(rc = mio_own_failure(&side[1].in.io, "checking the copy")) &&
+        !(rc = mio_own_failure(&side[0].in.io, "checking the original")))
+      rc = cu_error(CU_EIO, "the check could not keep the two files in step");
     goto done;
   }
   if (k.failed) {
@@ -648,8 +724,9 @@ int media_check_lossless(const char *src, const char *dst, const int *map, int n
     snprintf(name, sizeof name, "%d", i);
     if (st->video) {
       if (st->frames[0] != st->frames[1]) {
-        rc = cu_error(CU_ECORRUPT, "not lossless: stream %d has %llu frames in the original and %llu in the copy",
-                      i, (unsigned long long)st->frames[0], (unsigned long long)st->frames[1]);
+        rc = cu_error(CU_ECORRUPT, "not lossless: stream %d has %s%llu frames in the original and %s%llu in the copy",
+                      i, k.over && st->frames[0] > st->frames[1] ? "at least " : "", (unsigned long long)st->frames[0],
+                      k.over && st->frames[1] > st->frames[0] ? "at least " : "", (unsigned long long)st->frames[1]);
         goto done;
       }
       cu_json_set_int(vf, name, (int64_t)st->frames[0]);
@@ -753,9 +830,12 @@ static media_ctl halved(const media_ctl *ctl, half *h, double base) {
   return c;
 }
 
-int media_master(const char *src, const char *dst, const char *src_sha256,
-                 const media_master_opts *opts, const media_ctl *ctl_in, json_t **report) {
-  mctx c = {.threads = opts ? opts->threads : 0};
+/* One attempt at the master; CHANGED_MIDSTREAM with *changed set when a
+ * transcoded stream changed shape and must be copied instead. */
+static int master_once(const char *src, const char *dst, const char *src_sha256, int threads,
+                       const bool *copy_instead, int *changed, unsigned *nstreams,
+                       const media_ctl *ctl_in, json_t **report) {
+  mctx c = {.threads = threads, .copy_instead = copy_instead, .changed = -1};
   half h1, h2;
   media_ctl write_ctl = halved(ctl_in, &h1, 0), check_ctl = halved(ctl_in, &h2, 0.5);
   const media_ctl *ctl = ctl_in ? &write_ctl : NULL;
@@ -763,7 +843,7 @@ int media_master(const char *src, const char *dst, const char *src_sha256,
   *report = NULL;
   int rc = mio_open(&c.in, src, ctl, ctl ? ctl->deadline_us : 0);
   if (rc) goto done;
-  c.n = c.in.ic->nb_streams;
+  c.n = *nstreams = c.in.ic->nb_streams;
   c.corrections = json_array();
   c.opkt = av_packet_alloc();
   c.frame = av_frame_alloc();
@@ -793,6 +873,7 @@ int media_master(const char *src, const char *dst, const char *src_sha256,
   mio_capture_end();
   int crc = mio_out_close(&c.oc, rc != 0);
   if (!rc) rc = crc;
+  *changed = c.changed;
   if (rc) goto done;
 
   rep = json_object();
@@ -811,7 +892,7 @@ int media_master(const char *src, const char *dst, const char *src_sha256,
   json_t *chk = NULL;
   rc = media_check_lossless(src, dst, map, (int)c.n, c.threads, ctl_in ? &check_ctl : NULL, &chk);
   free(map);
-  if (rc == CU_ECORRUPT) rc = cu_error(CU_ECORRUPT, "the master is %s", cu_errmsg());
+  if (rc == CU_ECORRUPT) rc = cu_error_wrap(CU_ECORRUPT, "the master failed its check");
   if (!rc) json_object_set_new(rep, "check", chk);
 
 done:
@@ -832,5 +913,30 @@ done:
   mio_close(&c.in);
   if (!rc) *report = rep;
   else json_decref(rep);
+  return rc;
+}
+
+int media_master(const char *src, const char *dst, const char *src_sha256,
+                 const media_master_opts *opts, const media_ctl *ctl, json_t **report) {
+  bool *copy_instead = NULL;
+  unsigned n = 0;
+  int rc;
+  *report = NULL;
+  /* Each round can only turn one more stream from transcoded to copied. */
+  for (int round = 0;; round++) {
+    int changed = -1;
+    rc = master_once(src, dst, src_sha256, opts ? opts->threads : 0, copy_instead, &changed, &n, ctl, report);
+    if (rc != CHANGED_MIDSTREAM) break;
+    if (changed < 0 || (unsigned)changed >= n || round > (int)n) {
+      rc = cu_error(CU_EIO, "the master could not settle on how to keep each stream");
+      break;
+    }
+    if (!copy_instead && !(copy_instead = calloc(n, sizeof *copy_instead))) {
+      rc = cu_error(CU_EIO, "out of memory");
+      break;
+    }
+    copy_instead[changed] = true;
+  }
+  free(copy_instead);
   return rc;
 }

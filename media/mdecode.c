@@ -234,8 +234,8 @@ int mdec_run(mdec *d) {
     }
     AVStream *st = ic->streams[s];
     mio_progress(d->in, st, pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts);
-    mdec_errors_packet(&d->err, ic, pkt);
     mdec_ts_apply(&d->ts, ic, pkt);
+    mdec_errors_packet(&d->err, ic, pkt);
     if (d->on_packet) d->on_packet(d->ud, s, pkt);
     rc = send(d, s, pkt, f);
     av_packet_unref(pkt);

@@ -28,76 +28,18 @@
 #include "json.h"
 #include "poster.h"
 #include "timeu.h"
+#include "media_fixture.h"
 #include "banned.h"
 
-extern char **environ;
 
-static char tmpdir[1024]; /* leaves room for a name in a PATH_MAX buffer */
 
-/* tmpdir/name in a rotating set of buffers, so a few can be live at once. */
-static const char *fx(const char *name) {
-  static char bufs[32][PATH_MAX];
-  static unsigned next;
-  char *b = bufs[next++ % 32];
-  snprintf(b, PATH_MAX, "%s/%s", tmpdir, name);
-  return b;
-}
 
-/* Runs ffmpeg with args (NULL-terminated, without the program name). */
-static int run_ffmpeg(const char *const *args) {
-  const char *argv[64];
-  size_t n = 0;
-  pid_t pid;
-  int status;
-
-  argv[n++] = "ffmpeg";
-  argv[n++] = "-hide_banner";
-  argv[n++] = "-loglevel";
-  argv[n++] = "error";
-  argv[n++] = "-nostdin";
-  argv[n++] = "-y";
-  for (; *args; args++) {
-    if (n + 2 > sizeof argv / sizeof argv[0]) return -1;
-    argv[n++] = *args;
-  }
-  argv[n] = NULL;
-  if (posix_spawnp(&pid, "ffmpeg", NULL, NULL, (char *const *)argv, environ) != 0) return -1;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return -1;
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
-static int write_bytes(const char *path, const void *data, size_t n) {
-  FILE *f = fopen(path, "wb");
-  if (!f) return -1;
-  if (n && fwrite(data, 1, n, f) != n) {
-    fclose(f);
-    return -1;
-  }
-  return fclose(f) == 0 ? 0 : -1;
-}
-
-static unsigned char *read_all(const char *path, size_t *n) {
-  FILE *f = fopen(path, "rb");
-  unsigned char *data = NULL;
-  long size;
-  if (!f) return NULL;
-  if (fseek(f, 0, SEEK_END) == 0 && (size = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 &&
-      (data = malloc((size_t)size + 1)) && fread(data, 1, (size_t)size, f) == (size_t)size) {
-    *n = (size_t)size;
-  } else {
-    free(data);
-    data = NULL;
-  }
-  fclose(f);
-  return data;
-}
 
 /* A copy of main.mp4 (moov at the end) with garbage over part of its media
  * data: some packets no longer decode. */
 static int make_damaged(void) {
   size_t n = 0;
-  unsigned char *d = read_all(fx("main.mp4"), &n);
+  unsigned char *d = (unsigned char *)read_all(fx("main.mp4"), &n);
   int rc = -1;
   if (!d || n < 4096) goto done;
   for (size_t i = n / 5; i < n / 5 + n / 20; i++)
@@ -111,7 +53,7 @@ done:
 /* The first 30% of main.mp4: its index (moov, written last) is missing. */
 static int make_truncated(void) {
   size_t n = 0;
-  unsigned char *d = read_all(fx("main.mp4"), &n);
+  unsigned char *d = (unsigned char *)read_all(fx("main.mp4"), &n);
   int rc = d ? write_bytes(fx("truncated.mp4"), d, n * 3 / 10) : -1;
   free(d);
   return rc;
@@ -167,30 +109,14 @@ static int make_fixtures(void) {
   return 0;
 }
 
-static int group_teardown(void **state) {
-  if (tmpdir[0] && test_rmtree(tmpdir) != 0) return -1;
-  return 0;
-}
+static int group_teardown(void **state) { return media_fixture_teardown(); }
 
 static int group_setup(void **state) {
-  const char *base = getenv("CUSTOS_TEST_TMP");
-  if (!base || !*base) base = "/tmp";
-  mkdir(base, 0700); /* ctest's directory may not exist yet */
-  snprintf(tmpdir, sizeof tmpdir, "%s/custos-access-XXXXXX", base);
-  if (!mkdtemp(tmpdir)) {
-    fprintf(stderr, "cannot make a temporary directory under %s: %s\n", base, strerror(errno));
-    tmpdir[0] = '\0';
-    return -1;
-  }
   /* The paths go into popen() commands in single quotes. */
+  if (media_fixture_setup("custos-access", make_fixtures)) return -1;
   if (strchr(tmpdir, '\'')) {
     fprintf(stderr, "the temporary directory %s has a quote in its name\n", tmpdir);
-    group_teardown(state);
-    return -1;
-  }
-  if (make_fixtures()) {
-    fprintf(stderr, "cannot make the media fixtures in %s (is ffmpeg installed?)\n", tmpdir);
-    group_teardown(state); /* cmocka does not call it when setup fails */
+    media_fixture_teardown();
     return -1;
   }
   return 0;
@@ -270,7 +196,7 @@ static double duration_of(const char *path) {
  * *brand gets ftyp's major brand. */
 static void top_boxes(const char *path, char *out, size_t outsz, char brand[5]) {
   size_t n = 0, off = 0, used = 0;
-  unsigned char *d = read_all(path, &n);
+  unsigned char *d = (unsigned char *)read_all(path, &n);
   if (!d) fail_msg("cannot read %s", path);
   out[0] = '\0';
   brand[0] = '\0';
@@ -691,7 +617,7 @@ static void test_media_access__bad_arguments(void **state) {
 
 static void assert_jpeg(const char *path, json_int_t w, json_int_t h) {
   size_t n = 0;
-  unsigned char *d = read_all(path, &n);
+  unsigned char *d = (unsigned char *)read_all(path, &n);
   assert_non_null(d);
   assert_true(n > 4);
   assert_true(d[0] == 0xff && d[1] == 0xd8 && d[n - 2] == 0xff && d[n - 1] == 0xd9);

@@ -26,80 +26,12 @@
 #include "err.h"
 #include "json.h"
 #include "probe.h"
+#include "media_fixture.h"
 #include "banned.h"
 
-extern char **environ;
 
-static char tmpdir[1024]; /* leaves room for a name in a PATH_MAX buffer */
 
-/* tmpdir/name in a rotating set of buffers, so a few can be live at once.
- * Main thread only. */
-static const char *fx(const char *name) {
-  static char bufs[8][PATH_MAX];
-  static unsigned next;
-  char *b = bufs[next++ % 8];
-  snprintf(b, PATH_MAX, "%s/%s", tmpdir, name);
-  return b;
-}
 
-/* Runs ffmpeg with args (NULL-terminated, without the program name). */
-static int run_ffmpeg(const char *const *args) {
-  const char *argv[1024];
-  size_t n = 0;
-  pid_t pid;
-  int status;
-
-  argv[n++] = "ffmpeg";
-  argv[n++] = "-hide_banner";
-  argv[n++] = "-loglevel";
-  argv[n++] = "error";
-  argv[n++] = "-nostdin";
-  argv[n++] = "-y";
-  for (; *args; args++) {
-    if (n + 2 > sizeof argv / sizeof argv[0]) return -1;
-    argv[n++] = *args;
-  }
-  argv[n] = NULL;
-  if (posix_spawnp(&pid, "ffmpeg", NULL, NULL, (char *const *)argv, environ) != 0) return -1;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return -1;
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -1;
-}
-
-static int write_bytes(const char *path, const void *data, size_t n) {
-  FILE *f = fopen(path, "wb");
-  if (!f) return -1;
-  if (n && fwrite(data, 1, n, f) != n) {
-    fclose(f);
-    return -1;
-  }
-  return fclose(f) == 0 ? 0 : -1;
-}
-
-/* Copies the first pct percent of src's bytes to dst. */
-static int copy_prefix(const char *src, const char *dst, int pct) {
-  FILE *f = fopen(src, "rb");
-  char *data;
-  long size;
-  size_t keep;
-  int rc;
-  if (!f) return -1;
-  if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) <= 0 || fseek(f, 0, SEEK_SET) != 0) {
-    fclose(f);
-    return -1;
-  }
-  keep = (size_t)size * (size_t)pct / 100;
-  data = malloc(keep ? keep : 1);
-  if (!data || fread(data, 1, keep, f) != keep) {
-    free(data);
-    fclose(f);
-    return -1;
-  }
-  fclose(f);
-  rc = write_bytes(dst, data, keep);
-  free(data);
-  return rc;
-}
 
 static int make_tags_mkv(void) {
   /* title: "a" then 1000 two-byte characters, so CU_MAX_TAG_VALUE (1024)
@@ -228,28 +160,9 @@ static int make_fixtures(void) {
   return 0;
 }
 
-static int group_teardown(void **state) {
-  if (tmpdir[0] && test_rmtree(tmpdir) != 0) return -1;
-  return 0;
-}
+static int group_teardown(void **state) { return media_fixture_teardown(); }
 
-static int group_setup(void **state) {
-  const char *base = getenv("CUSTOS_TEST_TMP");
-  if (!base || !*base) base = "/tmp";
-  mkdir(base, 0700); /* ctest's directory may not exist yet */
-  snprintf(tmpdir, sizeof tmpdir, "%s/custos-probe-XXXXXX", base);
-  if (!mkdtemp(tmpdir)) {
-    fprintf(stderr, "cannot make a temporary directory under %s: %s\n", base, strerror(errno));
-    tmpdir[0] = '\0';
-    return -1;
-  }
-  if (make_fixtures()) {
-    fprintf(stderr, "cannot make the media fixtures in %s (is ffmpeg installed?)\n", tmpdir);
-    group_teardown(state); /* cmocka does not call it when setup fails */
-    return -1;
-  }
-  return 0;
-}
+static int group_setup(void **state) { return media_fixture_setup("custos-probe", make_fixtures); }
 
 /* Probes a fixture, asserting the call itself succeeded. */
 static json_t *probe(const char *name) {
