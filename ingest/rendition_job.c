@@ -254,6 +254,17 @@ int rendition_job_run(void *ud, const char *job_id, const json_t *job) {
       sibling_hint(c, rec, hint, sizeof hint);
       snprintf(msg, sizeof msg, "%s%s", cu_errmsg(), hint);
       rc = cu_error(CU_ECORRUPT, "%s", msg);
+    } else if (rc != CU_ECORRUPT) {
+      /* It will be tried again (or ends failed through the queue's hook):
+       * until then it waits, and says what went wrong last. */
+      char msg[1024];
+      snprintf(msg, sizeof msg, "%s", cu_errmsg());
+      json_t *waiting = new_record(kind, "queued", sha);
+      cu_json_set_str(waiting, "error", msg);
+      cu_json_set_str(waiting, "job", job_id);
+      if (put_record(c, evid, kind, waiting, NULL)) cu_warn("evidence %s: cannot record its %s's state", evid, kind);
+      json_decref(waiting);
+      rc = cu_error(rc, "%s", msg);
     }
     goto done;
   }

@@ -4,7 +4,8 @@
  * event in the item's chain of custody, written together.
  *
  * A record's "state" is one of
- *   queued           the job is waiting (set when the item is ingested)
+ *   queued           the job is waiting (set when the item is ingested;
+ *                    after a failed attempt, with that attempt's "error")
  *   running          a worker has it ("started_at", "job")
  *   done             "sha256", "size", "content_type", "source_sha256",
  *                    "params", "report", "libavformat", "libavcodec",
