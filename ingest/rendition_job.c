@@ -68,12 +68,32 @@ static json_t *new_record(const char *kind, const char *state, const char *sourc
   return r;
 }
 
+/* The master's check compares with the original's frame hashes, so the
+ * master is queued when the frame hashes are finished (done, none, or
+ * failed), in the same write. */
+static void queue_master(job_queue *q, idx_batch *b, const char *evid) {
+  char id[CU_ID_LEN + 1];
+  if (!q) return;
+  job_batch_add(q, b, "master", evid, id);
+  json_t *r = new_record("master", "queued", NULL);
+  cu_json_set_str(r, "job", id);
+  idx_batch_put_rendition(b, evid, "master", r);
+  json_decref(r);
+}
+
+static bool finished(const char *state) {
+  return state && (!strcmp(state, "done") || !strcmp(state, "not_applicable") || !strcmp(state, "failed"));
+}
+
 static int put_record(rendition_ctx *c, const char *evid, const char *kind, const json_t *rec,
                       json_t *event) {
   idx_batch *b = idx_batch_new(c->ix);
   idx_batch_put_rendition(b, evid, kind, rec);
+  bool chained = !strcmp(kind, "framehash") && finished(cu_json_str(rec, "state"));
+  if (chained) queue_master(c->jq, b, evid);
   int rc = event && c->lg ? ledger_commit(c->lg, b, &event, 1, NULL) : idx_batch_commit(c->ix, b);
   idx_batch_free(b);
+  if (!rc && chained && c->jq) job_queue_kick(c->jq);
   return rc;
 }
 
@@ -175,12 +195,26 @@ static void on_progress(void *ud, double f) {
   if (p->jq) job_progress(p->jq, p->job_id, f);
 }
 
-static int make(rendition_ctx *c, const char *kind, const char *src, const char *out,
-                const char *sha, const media_ctl *ctl, json_t **rep) {
+static int make(rendition_ctx *c, const char *evid, const char *kind, const char *src,
+                const char *out, const char *sha, const media_ctl *ctl, json_t **rep) {
   if (!strcmp(kind, "framehash")) return media_framehash(src, out, ctl, rep);
   if (!strcmp(kind, "master")) {
-    media_master_opts mo = {.threads = c->threads};
-    return media_master(src, out, sha, &mo, ctl, rep);
+    /* The original's frame hashes, if made: the check then decodes only
+     * the master. */
+    json_t *fh = NULL;
+    char *path = NULL;
+    media_reference ref = {0};
+    if (idx_rendition_get(c->ix, evid, "framehash", &fh) == 0 &&
+        !strcmp(cu_json_str(fh, "state") ? cu_json_str(fh, "state") : "", "done") &&
+        cu_json_str(fh, "sha256") && store_has(c->st, cu_json_str(fh, "sha256"))) {
+      ref.path = path = store_path(c->st, cu_json_str(fh, "sha256"));
+      ref.report = json_object_get(fh, "report");
+    }
+    media_master_opts mo = {.threads = c->threads, .reference = ref.path ? &ref : NULL};
+    int rc = media_master(src, out, sha, &mo, ctl, rep);
+    free(path);
+    json_decref(fh);
+    return rc;
   }
   if (!strcmp(kind, "access")) {
     media_access_opts ao = {.max_side = c->access_max_side, .threads = c->threads};
@@ -207,8 +241,21 @@ int rendition_job_run(void *ud, const char *job_id, const json_t *job) {
   if (idx_rendition_get(c->ix, evid, kind, &cur) == 0) {
     const char *state = cu_json_str(cur, "state"), *rsha = cu_json_str(cur, "sha256");
     if (state && ((!strcmp(state, "done") && rsha && store_has(c->st, rsha)) ||
-                  !strcmp(state, "not_applicable")))
-      goto done; /* a re-run after a crash: recorded already */
+                  !strcmp(state, "not_applicable"))) {
+      /* A re-run after a crash: recorded already (and the master queued in
+       * the same write, unless this item predates the chaining). */
+      json_t *m = NULL;
+      if (!strcmp(kind, "framehash") && idx_rendition_get(c->ix, evid, "master", &m) == 0 &&
+          !cu_json_str(m, "job") && !strcmp(cu_json_str(m, "state") ? cu_json_str(m, "state") : "", "queued")) {
+        idx_batch *b = idx_batch_new(c->ix);
+        queue_master(c->jq, b, evid);
+        rc = idx_batch_commit(c->ix, b);
+        idx_batch_free(b);
+        if (!rc && c->jq) job_queue_kick(c->jq);
+      }
+      json_decref(m);
+      goto done;
+    }
   }
   if ((done = borrow(c, evid, kind, sha))) {
     cu_json_set_time(done, "finished_at", cu_now_us());
@@ -236,7 +283,7 @@ int rendition_job_run(void *ud, const char *job_id, const json_t *job) {
   media_ctl ctl = {.deadline_us = limit > 0 ? cu_mono_us() + limit : 0,
                    .cancel = c->jq ? job_queue_stopping(c->jq) : NULL,
                    .progress = on_progress, .progress_ud = &pc};
-  rc = make(c, kind, src, out, sha, &ctl, &rep);
+  rc = make(c, evid, kind, src, out, sha, &ctl, &rep);
 
   if (rc == CU_EUNSUPPORTED) {
     /* Nothing to make: a verdict, recorded, and the job is done. */
@@ -320,16 +367,19 @@ void rendition_job_failed(void *ud, idx_batch *b, const char *job_id, const json
   cu_json_set_str(r, "job", job_id);
   cu_json_set_time(r, "finished_at", cu_now_us());
   idx_batch_put_rendition(b, evid, kind, r);
+  if (!strcmp(kind, "framehash")) queue_master(c->jq, b, evid);
   json_decref(r);
   json_decref(rec);
 }
 
 void rendition_jobs_add(job_queue *q, idx_batch *b, const char *evidence_id) {
   for (const char *const *k = rendition_kinds; *k; k++) {
-    char id[CU_ID_LEN + 1];
-    job_batch_add(q, b, *k, evidence_id, id);
     json_t *r = new_record(*k, "queued", NULL);
-    cu_json_set_str(r, "job", id);
+    if (strcmp(*k, "master")) { /* the master follows the frame hashes */
+      char id[CU_ID_LEN + 1];
+      job_batch_add(q, b, *k, evidence_id, id);
+      cu_json_set_str(r, "job", id);
+    }
     idx_batch_put_rendition(b, evidence_id, *k, r);
     json_decref(r);
   }

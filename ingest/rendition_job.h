@@ -46,8 +46,9 @@ int rendition_job_run(void *ud, const char *job_id, const json_t *job);
 /* job_handler.on_failed: the record says failed, with the reason. */
 void rendition_job_failed(void *ud, idx_batch *b, const char *job_id, const json_t *job,
                           const char *msg);
-/* Queues every rendition job of a new item in b, each with a "queued"
- * record. */
+/* Queues the rendition jobs of a new item in b, each with a "queued"
+ * record; the master's job is queued when the frame hashes are finished
+ * (its check compares with them), in the same write as their record. */
 void rendition_jobs_add(job_queue *q, idx_batch *b, const char *evidence_id);
 /* Deletes every file in the work directory (run before the workers start:
  * anything there is a partial output). */

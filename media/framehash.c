@@ -65,7 +65,7 @@ typedef struct {
   /* waiting for the muxer's merge */
   fh_line *q;
   size_t qhead, qlen, qcap;
-  uint64_t frames, size_changes;
+  uint64_t frames, decoded, size_changes;
   /* What the first frame said: ffmpeg sets its encoder up from it. */
   bool seen;
   int width, height, sample_rate;
@@ -161,6 +161,7 @@ static int video_frame(fh_ctx *c, fh_stream *s, AVFrame *f) {
   AVRational in_tb = c->in.ic->streams[s->in_index]->time_base;
   double sync_ipts;
   int64_t pts = f->pts;
+  s->decoded++;
   if (pts == AV_NOPTS_VALUE) return 0; /* ffmpeg drops it too */
   AVRational tb = s->tb;
   int extra_bits = av_clip(29 - av_log2((unsigned)tb.den), 0, 16);
@@ -413,6 +414,9 @@ int media_framehash(const char *src, const char *dst, const media_ctl *ctl, json
     cu_json_set_str(o, "type", av_get_media_type_string(s->type));
     cu_json_set_int(o, "frames", (int64_t)s->frames);
     if (s->size_changes) cu_json_set_int(o, "frames_of_another_size", (int64_t)s->size_changes);
+    /* Every decoded frame has its line unless ffmpeg's frame-rate logic
+     * dropped some: then the text is not a list of all of them. */
+    if (s->type == AVMEDIA_TYPE_VIDEO) cu_json_set_int(o, "decoded_frames", (int64_t)s->decoded);
     json_array_append_new(streams, o);
     if (s->native) {
       unsigned char h[32];

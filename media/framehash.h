@@ -24,7 +24,11 @@
  * Returns 0 with *report (caller json_decref's):
  *   "params"         {"hash": "sha256", "format_version": 2, "command": the
  *                    equivalent ffmpeg command line}
- *   "streams"        [{"index" (in the file), "type", "frames"}]
+ *   "streams"        [{"index" (in the file), "type", "frames" (lines),
+ *                    "decoded_frames" (video: frames decoded; more than
+ *                    "frames" when ffmpeg's frame-rate logic dropped some),
+ *                    "frames_of_another_size" (when the picture size
+ *                    changed mid-stream)}]
  *   "decode_errors"  {"packets_failed", "frames_damaged", "packets_corrupt"
  *                    (marked damaged by the container: data missing there),
  *                    "read_errors", "where": [{"stream", "pts_s", "what"}]

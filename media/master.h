@@ -9,10 +9,11 @@
  * says why. Subtitle and data streams are copied when Matroska can carry
  * them, else left out (the original keeps them) and named in the report.
  *
- * Then the check that makes a transcode safe for evidence: the original and
- * the master are decoded side by side, every video frame's SHA-256 must be
- * the same, frame by frame, and every audio stream must decode to the same
- * samples (one SHA-256 over each stream's samples). */
+ * Then the check that makes a transcode safe for evidence: the master is
+ * decoded and every video frame's SHA-256 must be the original's, frame by
+ * frame, and every audio stream must decode to the same samples (one
+ * SHA-256 over each stream's samples). The original's side comes from its
+ * frame hashes when given (media_reference), else it is decoded alongside. */
 #ifndef MEDIA_MASTER_H
 #define MEDIA_MASTER_H
 
@@ -20,8 +21,19 @@
 
 #include "media.h"
 
+/* The original's frame hashes, as media_framehash wrote them (its file and
+ * its report), when they are known already: the check then decodes only
+ * the copy and compares it with them. Used when they list every decoded
+ * video frame (ffmpeg's frame-rate logic can drop a line) and a digest of
+ * every audio stream; otherwise the original is decoded too. */
+typedef struct {
+  const char *path;
+  const json_t *report;
+} media_reference;
+
 typedef struct {
   int threads; /* encoder and decoder threads; 0 = the number of cores */
+  const media_reference *reference; /* may be NULL */
 } media_master_opts;
 
 /* Makes the master of src at dst (created or truncated) and checks it.
@@ -33,7 +45,7 @@ typedef struct {
  *              when used: the encoder settings}
  *   "streams"  [{"index", "type", "codec", "action": "copy"|"ffv1"|"flac"|
  *              "dropped", "reason" (why not the usual action)}]
- *   "check"    {"result": "identical", "video_frames": {"<index>": n},
+ *   "check"    {"result": "identical", "method", "video_frames": {"<index>": n},
  *              "audio_sha256": {"<index>": hex}, "priming_kept": {"<index>":
  *              samples}: leading encoder-delay samples the source marks to
  *              be skipped, which a Matroska master keeps (the rest of the
@@ -52,12 +64,14 @@ typedef struct {
 int media_master(const char *src, const char *dst, const char *src_sha256,
                  const media_master_opts *opts, const media_ctl *ctl, json_t **report);
 
-/* The check on its own: decodes original and copy side by side. map[i] is
+/* The check on its own: decodes the copy, and the original alongside unless
+ * ref (may be NULL) holds its frame hashes. map[i] is
  * the copy's stream for the original's stream i (-1: none), for i < nmap;
  * video and audio streams in the map are compared. threads: decoder
  * threads (0 = auto). Returns 0 with *result the "check" object above, or
  * CU_ECORRUPT naming the first difference ("not lossless: ..."). */
 int media_check_lossless(const char *original, const char *copy, const int *map, int nmap,
-                         int threads, const media_ctl *ctl, json_t **result);
+                         int threads, const media_reference *ref, const media_ctl *ctl,
+                         json_t **result);
 
 #endif

@@ -6,7 +6,8 @@
 #   1  frame hashes: custos-media framehash vs `ffmpeg -f framehash -hash
 #      sha256` (the outputs must be identical, byte for byte)
 #   2  remux master (H.264 + AAC copied into Matroska, then the lossless
-#      check: original and master decoded side by side) vs ffmpeg's frame
+#      check: the master decoded and compared with the original's frame
+#      hashes, made beforehand as the server does) vs ffmpeg's frame
 #      hashes alone, and vs `ffmpeg -c copy` to Matroska (context)
 #   3  FFV1 master of an MPEG-2 + SMPTE 302M (24-bit PCM) version of the
 #      input in MPEG-TS (FFV1 + FLAC, then the check) vs ffmpeg with
@@ -288,6 +289,12 @@ avail() {
   record avail "$(awk -v a="$t0" -v b="$t1" -v u="$(cut -d' ' -f1 "$tf")" -v s="$(cut -d' ' -f2 "$tf")" 'BEGIN {printf "%.2f", (u + s) / (b - a)}')"
   b_log "cores available to two busy threads: $(tail -n 1 "$RES/avail") of $(nproc) (load $(cut -d' ' -f1 /proc/loadavg))"
 }
+# The server makes the frame hashes first and checks each master against
+# them (the master job follows the framehash job), so the masters here get
+# the same reference: the original's frame hashes and report, made once.
+REF_H=("$OUT/ref-h.fh" "$OUT/ref-h.json") REF_M=("$OUT/ref-m.fh" "$OUT/ref-m.json")
+"$CM" framehash "$IN_H" "${REF_H[0]}" >"${REF_H[1]}" || b_die "framehash of $IN_H failed"
+"$CM" framehash "$IN_M" "${REF_M[0]}" >"${REF_M[1]}" || b_die "framehash of $IN_M failed"
 for ((rep = 1; rep <= REPS; rep++)); do
   tag="rep $rep/$REPS"
   avail
@@ -313,7 +320,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
   if ! skipped remux; then
     WARM=("$IN_H")
     rm_c() {
-      step "$tag custos master (remux + check)" cmr --phases "$W/out.cmr.mkv" -- "$CM" master "$IN_H" "$W/out.cmr.mkv"
+      step "$tag custos master (remux + check)" cmr --phases "$W/out.cmr.mkv" -- "$CM" master "$IN_H" "$W/out.cmr.mkv" "${REF_H[@]}"
       [ "$rep" = 1 ] && cp "$W/cmr.stdout" "$OUT/master-remux-report.json"
       settle
     }
@@ -323,7 +330,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
   if ! skipped ffv1; then
     WARM=("$IN_M")
     fv_c() {
-      step "$tag custos master (FFV1 + FLAC + check)" cmf --phases "$W/out.cmf.mkv" -- "$CM" master "$IN_M" "$W/out.cmf.mkv"
+      step "$tag custos master (FFV1 + FLAC + check)" cmf --phases "$W/out.cmf.mkv" -- "$CM" master "$IN_M" "$W/out.cmf.mkv" "${REF_M[@]}"
       [ "$rep" = 1 ] && cp "$W/cmf.stdout" "$OUT/master-ffv1-report.json" && record ffv1.size "$(stat -c %s "$W/out.cmf.mkv")"
       settle
     }
@@ -355,7 +362,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
       local t0 t1
       warm "$IN_H"
       t0=$EPOCHREALTIME
-      "$CM" master "$IN_H" "$W/pair.m.mkv" >/dev/null 2>"$W/pair.m.err" &
+      "$CM" master "$IN_H" "$W/pair.m.mkv" "${REF_H[@]}" >/dev/null 2>"$W/pair.m.err" &
       local a=$!
       "$CM" access "$IN_H" "$W/pair.a.mp4" >/dev/null 2>"$W/pair.a.err" &
       local b=$!
@@ -370,7 +377,7 @@ for ((rep = 1; rep <= REPS; rep++)); do
       local t0 t1
       warm "$IN_H"
       t0=$EPOCHREALTIME
-      "$CM" master "$IN_H" "$W/pair.m.mkv" >/dev/null 2>"$W/pair.m.err" ||
+      "$CM" master "$IN_H" "$W/pair.m.mkv" "${REF_H[@]}" >/dev/null 2>"$W/pair.m.err" ||
         b_die "sequential master failed: $(tail -n 3 "$W/pair.m.err")"
       "$CM" access "$IN_H" "$W/pair.a.mp4" >/dev/null 2>"$W/pair.a.err" ||
         b_die "sequential access failed: $(tail -n 3 "$W/pair.a.err")"

@@ -34,6 +34,7 @@
 #include "hash.h"
 #include "hex.h"
 #include "json.h"
+#include "framehash.h"
 #include "master.h"
 #include "timeu.h"
 #include "media_fixture.h"
@@ -357,6 +358,72 @@ static void test_media_master__adpcm_becomes_flac(void **state) {
   json_decref(rep);
 }
 
+/* The master against the original's frame hashes (media_framehash's file
+ * and report): the check decodes only the master, and says so; a hash line
+ * changed in the reference is a difference it names. */
+static void test_media_master__check_against_frame_hashes(void **state) {
+  char fh[PATH_MAX], bad[PATH_MAX];
+  json_t *fr = NULL, *rep = NULL;
+  snprintf(fh, sizeof fh, "%s/main.fh", tmpdir);
+  snprintf(bad, sizeof bad, "%s/main-bad.fh", tmpdir);
+  assert_int_equal(media_framehash(fx("main.mp4"), fh, NULL, &fr), 0);
+  media_reference ref = {fh, fr};
+  media_master_opts opts = {.threads = 2, .reference = &ref};
+  int rc = media_master(fx("main.mp4"), out_of("main-ref.mp4"), NULL, &opts, NULL, &rep);
+  if (rc) fail_msg("media_master with a reference: %s: %s", cu_errname(rc), cu_errmsg());
+  assert_identical(rep);
+  assert_non_null(strstr(str(json_object_get(rep, "check"), "method"), "frame hashes"));
+  /* The same audio digest either way: the reference's is the original's. */
+  json_t *two = master("main.mp4", NULL);
+  assert_string_equal(str(json_object_get(json_object_get(rep, "check"), "audio_sha256"), "1"),
+                      str(json_object_get(json_object_get(two, "check"), "audio_sha256"), "1"));
+  assert_non_null(strstr(str(json_object_get(two, "check"), "method"), "side by side"));
+  json_decref(two);
+  json_decref(rep);
+  rep = NULL;
+
+  /* One video hash changed: the 11th line for stream 0. */
+  size_t n = 0;
+  char *text = read_all(fh, &n);
+  assert_non_null(text);
+  int seen = 0;
+  for (char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+    if (strncmp(l, "0, ", 3) || ++seen != 11) continue;
+    char *end = strchr(l, '\n');
+    end[-1] = end[-1] == '0' ? '1' : '0';
+    break;
+  }
+  assert_int_equal(seen, 11);
+  assert_int_equal(write_bytes(bad, text, n), 0);
+  free(text);
+  ref.path = bad;
+  rc = media_master(fx("main.mp4"), out_of("main-ref.mp4"), NULL, &opts, NULL, &rep);
+  assert_int_equal(rc, CU_ECORRUPT);
+  assert_null(rep);
+  if (!strstr(cu_errmsg(), "stream 0, frame 10"))
+    fail_msg("the message does not name stream 0, frame 10: %s", cu_errmsg());
+  json_decref(fr);
+}
+
+/* A reference that misses frames (ffmpeg's frame-rate logic dropped some
+ * lines) is not used: the original is decoded instead. */
+static void test_media_master__incomplete_reference_is_not_used(void **state) {
+  char fh[PATH_MAX];
+  json_t *fr = NULL, *rep = NULL;
+  snprintf(fh, sizeof fh, "%s/vfr.fh", tmpdir);
+  assert_int_equal(media_framehash(fx("vfr.mp4"), fh, NULL, &fr), 0);
+  json_t *s0 = json_array_get(json_object_get(fr, "streams"), 0);
+  json_object_set_new(s0, "decoded_frames", json_integer(json_integer_value(json_object_get(s0, "frames")) + 1));
+  media_reference ref = {fh, fr};
+  media_master_opts opts = {.threads = 2, .reference = &ref};
+  int rc = media_master(fx("vfr.mp4"), out_of("vfr-ref.mp4"), NULL, &opts, NULL, &rep);
+  if (rc) fail_msg("media_master: %s: %s", cu_errname(rc), cu_errmsg());
+  assert_identical(rep);
+  assert_non_null(strstr(str(json_object_get(rep, "check"), "method"), "side by side"));
+  json_decref(rep);
+  json_decref(fr);
+}
+
 /* WMA decodes to float, which FLAC cannot hold, and Matroska cannot carry
  * the codec: its decoded samples are kept as 32-bit float PCM, which the
  * check finds identical to what the original decodes to. */
@@ -612,7 +679,7 @@ typedef struct {
 static void *check_thread(void *arg) {
   check_job *j = arg;
   json_t *res = NULL;
-  int rc = media_check_lossless(j->orig, j->copy, j->map, j->nmap, 2, &j->ctl, &res);
+  int rc = media_check_lossless(j->orig, j->copy, j->map, j->nmap, 2, NULL, &j->ctl, &res);
   pthread_mutex_lock(&j->mu);
   j->rc = rc;
   snprintf(j->msg, sizeof j->msg, "%s", rc ? cu_errmsg() : "");
@@ -826,6 +893,8 @@ int main(void) {
       cmocka_unit_test(test_media_master__mpeg2_ts_becomes_ffv1),
       cmocka_unit_test(test_media_master__adpcm_becomes_flac),
       cmocka_unit_test(test_media_master__float_audio_becomes_pcm),
+      cmocka_unit_test(test_media_master__check_against_frame_hashes),
+      cmocka_unit_test(test_media_master__incomplete_reference_is_not_used),
       cmocka_unit_test(test_media_master__rotation_kept),
       cmocka_unit_test(test_media_master__ts_discontinuity),
       cmocka_unit_test(test_media_master__variable_frame_rate),
