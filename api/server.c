@@ -548,7 +548,7 @@ int api_run(const api_config *cfg) {
       {.kind = "stamp_sth", .run = stamp_sth_job_run, .ud = &stamp, .max_attempts = -1,
        .backoff_us = 1000000, .max_backoff_us = stamp_max, .time_limit_us = stamp_limit},
 #define RENDITION(k) {.kind = k, .run = rendition_job_run, .ud = &rend, .time_limit_us = media_limit, \
-                      .verdicts_final = true, .on_failed = rendition_job_failed}
+                      .verdicts_final = true, .idle_priority = true, .on_failed = rendition_job_failed}
       RENDITION("framehash"), RENDITION("master"), RENDITION("access"), RENDITION("poster"),
 #undef RENDITION
   };

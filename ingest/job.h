@@ -34,6 +34,9 @@ typedef struct {
   /* CU_EUNSUPPORTED and CU_ECORRUPT from run are verdicts on the input
    * (it is damaged; a check failed): the job fails at once, no retry. */
   bool verdicts_final;
+  /* Runs under SCHED_IDLE (heavy background work: transcodes), so uploads
+   * and requests keep the CPU they need. */
+  bool idle_priority;
   /* Called when the job ends failed, to record that elsewhere in the same
    * write as the job's outcome (b). May be NULL. */
   void (*on_failed)(void *ud, idx_batch *b, const char *job_id, const json_t *job,
