@@ -224,7 +224,6 @@ static int make(rendition_ctx *c, const char *evid, const char *kind, const char
   return cu_error(CU_EINVAL, "not a rendition kind: %s", kind);
 }
 
-
 int rendition_job_run(void *ud, const char *job_id, const json_t *job) {
   rendition_ctx *c = ud;
   const char *kind = cu_json_str(job, "kind"), *evid = cu_json_str(job, "evidence");
