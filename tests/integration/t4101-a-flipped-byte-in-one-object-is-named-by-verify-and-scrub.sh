@@ -19,6 +19,15 @@ for i in 1 2 3; do
   shas+=("$(sha256sum "$T/f$i.bin" | cut -d' ' -f1)")
 done
 for id in "${ids[@]}"; do t_wait_200 "$URL/v1/evidence/$id/timestamp" "$T/tok.tsr"; done
+# Random bytes sometimes pass for media (MPEG audio, say), and then have
+# renditions, which are objects too: count what there is once they settle.
+nobj=3
+for id in "${ids[@]}"; do
+  t_rend_settle "$id"
+  n=$(jq --arg s "$(jq -r .sha256 <<<"$BODY")" \
+    '[.renditions[] | select(.state == "done" and .sha256 != $s) | .sha256] | unique | length' <<<"$BODY")
+  nobj=$((nobj + n))
+done
 
 # An untouched archive scrubs clean.
 rc=0
@@ -45,7 +54,7 @@ rc=0
 assert_eq 3 "$rc" "scrub exit status with a damaged object ($(cat "$T/scrub1"))"
 named=$(sed -n 's/^FAILED evidence \([^:]*\):.*/\1/p' "$T/scrub1" | sort -u | tr '\n' ' ')
 assert_eq "$bad " "$named" "the evidence scrub names"
-assert_match "scrubbed 3 objects" "$(cat "$T/scrub1")" "scrub's summary"
+assert_match "scrubbed $nobj objects" "$(cat "$T/scrub1")" "scrub's summary"
 assert_eq 1 "$(metric custos_scrub_failures_total)" "custos_scrub_failures_total after one pass"
 
 scrub_failed() { # ID: the item's scrub_failed events, one JSON object a line
@@ -93,4 +102,4 @@ assert_eq false "$(jq -r .ok <<<"$r")" "report ok"
 assert_eq 1 "$(jq -r .failure_count <<<"$r")" "verify failure_count ($(jq -c .failures <<<"$r"))"
 assert_eq "object $bad" "$(jq -r '.failures[0] | "\(.check) \(.evidence)"' <<<"$r")" "verify's failure"
 assert_match "$now_sha" "$(jq -r '.failures[0].message' <<<"$r")" "verify's failure message names what it hashes to"
-assert_eq 3 "$(jq -r .checked.objects <<<"$r")" "objects re-hashed by verify"
+assert_eq "$nobj" "$(jq -r .checked.objects <<<"$r")" "objects re-hashed by verify"
