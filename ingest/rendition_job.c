@@ -89,11 +89,10 @@ static int put_record(rendition_ctx *c, const char *evid, const char *kind, cons
                       json_t *event) {
   idx_batch *b = idx_batch_new(c->ix);
   idx_batch_put_rendition(b, evid, kind, rec);
-  bool chained = !strcmp(kind, "framehash") && finished(cu_json_str(rec, "state"));
-  if (chained) queue_master(c->jq, b, evid);
+  if (!strcmp(kind, "framehash") && finished(cu_json_str(rec, "state"))) queue_master(c->jq, b, evid);
   int rc = event && c->lg ? ledger_commit(c->lg, b, &event, 1, NULL) : idx_batch_commit(c->ix, b);
   idx_batch_free(b);
-  if (!rc && chained && c->jq) job_queue_kick(c->jq);
+  /* No kick: this worker claims the next pending job as soon as it returns. */
   return rc;
 }
 
@@ -250,7 +249,6 @@ int rendition_job_run(void *ud, const char *job_id, const json_t *job) {
         queue_master(c->jq, b, evid);
         rc = idx_batch_commit(c->ix, b);
         idx_batch_free(b);
-        if (!rc && c->jq) job_queue_kick(c->jq);
       }
       json_decref(m);
       goto done;

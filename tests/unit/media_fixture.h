@@ -21,6 +21,7 @@
 
 #include <jansson.h>
 
+#include "json.h"
 #include "test_util.h"
 
 extern char **environ;
@@ -197,6 +198,26 @@ static inline int media_fixture_setup(const char *prefix, int (*make)(void)) {
     return -1;
   }
   return 0;
+}
+
+/* A JSON member that must be there (the test fails if not). For test
+ * programs that include cmocka.h first. */
+static inline const char *str(const json_t *obj, const char *key) {
+  const char *s = cu_json_str(obj, key);
+  if (!s) fail_msg("no string \"%s\"", key);
+  return s;
+}
+
+static inline json_int_t num(const json_t *obj, const char *key) {
+  json_t *v = json_object_get(obj, key);
+  if (!json_is_integer(v)) fail_msg("no integer \"%s\"", key);
+  return json_integer_value(v);
+}
+
+static inline double real(const json_t *obj, const char *key) {
+  json_t *v = json_object_get(obj, key);
+  if (!json_is_real(v)) fail_msg("no real \"%s\"", key);
+  return json_real_value(v);
 }
 
 /* Reproducible noise (a fixed-seed LCG), so a failure can be replayed. */

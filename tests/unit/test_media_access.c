@@ -137,24 +137,6 @@ static json_t *ffprobe(const char *path, const char *args) {
   return j;
 }
 
-static const char *str(const json_t *obj, const char *key) {
-  const char *s = cu_json_str(obj, key);
-  if (!s) fail_msg("no string \"%s\"", key);
-  return s;
-}
-
-static json_int_t num(const json_t *obj, const char *key) {
-  json_t *v = json_object_get(obj, key);
-  if (!json_is_integer(v)) fail_msg("no integer \"%s\"", key);
-  return json_integer_value(v);
-}
-
-static double real(const json_t *obj, const char *key) {
-  json_t *v = json_object_get(obj, key);
-  if (!json_is_real(v)) fail_msg("no real \"%s\"", key);
-  return json_real_value(v);
-}
-
 /* ffprobe writes numbers as strings ("2.000000", "12"). */
 static double snum(const json_t *obj, const char *key) {
   const char *s = str(obj, key);

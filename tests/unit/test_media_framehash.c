@@ -226,12 +226,6 @@ static void assert_same_text(const char *ours, size_t nours, const char *ref, si
            what, line, nours, nref, lo, ours + start, lr, ref + start);
 }
 
-static json_int_t num(const json_t *obj, const char *key) {
-  json_t *v = json_object_get(obj, key);
-  if (!json_is_integer(v)) fail_msg("no integer \"%s\"", key);
-  return json_integer_value(v);
-}
-
 /* ffprobe prints numbers as strings in JSON. */
 static double jnum(const json_t *obj, const char *key) {
   const char *s = cu_json_str(obj, key);

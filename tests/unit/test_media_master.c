@@ -140,18 +140,6 @@ static int group_setup(void **state) { return media_fixture_setup("custos-master
 
 /* ---- helpers ---------------------------------------------------------- */
 
-static json_int_t num(const json_t *obj, const char *key) {
-  json_t *v = json_object_get(obj, key);
-  if (!json_is_integer(v)) fail_msg("no integer \"%s\"", key);
-  return json_integer_value(v);
-}
-
-static const char *str(const json_t *obj, const char *key) {
-  const char *s = cu_json_str(obj, key);
-  if (!s) fail_msg("no string \"%s\"", key);
-  return s;
-}
-
 /* A tag of an ffprobe tags object, whatever the case of its name (the
  * Matroska muxer writes most names in capitals). */
 static const char *tag(const json_t *tags, const char *name) {

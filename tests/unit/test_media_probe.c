@@ -174,24 +174,6 @@ static json_t *probe(const char *name) {
   return res;
 }
 
-static const char *str(const json_t *obj, const char *key) {
-  const char *s = cu_json_str(obj, key);
-  if (!s) fail_msg("no string \"%s\"", key);
-  return s;
-}
-
-static json_int_t num(const json_t *obj, const char *key) {
-  json_t *v = json_object_get(obj, key);
-  if (!json_is_integer(v)) fail_msg("no integer \"%s\"", key);
-  return json_integer_value(v);
-}
-
-static double real(const json_t *obj, const char *key) {
-  json_t *v = json_object_get(obj, key);
-  if (!json_is_real(v)) fail_msg("no real \"%s\"", key);
-  return json_real_value(v);
-}
-
 /* The first stream of the given type. */
 static json_t *stream_of(const json_t *res, const char *type) {
   json_t *streams = json_object_get(res, "streams"), *s;
