@@ -144,15 +144,24 @@ assert_eq "$(cat "$T/acked")" "$(cat "$T/listed")" "evidence listed vs uploads a
 assert_eq null "$(t_body "$out" | jq -r .next_cursor)" "evidence listing fits one page"
 
 # The store holds whole objects only, each named by its hash, 0444, and
-# each one is evidence.
+# each one is evidence or a rendition of evidence (random bytes now and then
+# pass for media and get renditions). Renditions are listed after the store
+# is, so that one committed just before is in the list.
 find "$HOME_DIR/objects" -type f | sort >"$T/objects"
+: >"$T/rendition-shas"
+for id in $(t_body "$out" | jq -r '.items[].id'); do
+  r=$(t_curl -H "Authorization: Bearer $ADMIN" "$URL/v1/evidence/$id")
+  t_body "$r" | jq -r '(.renditions // {})[] | select(.state == "done") | .sha256' >>"$T/rendition-shas"
+done
 while read -r obj; do
   name=$(basename "$obj")
   assert_eq "$name" "$(sha256sum "$obj" | cut -d' ' -f1)" "object content vs its name"
   assert_eq 444 "$(stat -c %a "$obj")" "mode of object $name"
 done <"$T/objects"
 sed 's#.*/##' "$T/objects" | sort >"$T/objnames"
-assert_eq "$(cat "$T/listed")" "$(cat "$T/objnames")" "objects in the store vs evidence records"
+assert_eq "" "$(comm -23 "$T/listed" "$T/objnames")" "evidence records whose object is missing"
+assert_eq "" "$(sort -u "$T/listed" "$T/rendition-shas" | comm -13 - "$T/objnames")" \
+  "objects in the store that are neither evidence nor a rendition of it"
 left=$(find "$HOME_DIR" -path "$HOME_DIR/index" -prune -o \( -name '*.tmp' -o -name '.*tmp*' \) -print)
 assert_eq "" "$left" "temporary files left behind"
 
