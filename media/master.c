@@ -926,6 +926,17 @@ static int master_once(const char *src, const char *dst, const char *src_sha256,
     cu_json_set_str(rep, "reason", "a still image is its own master: the original is kept as it is");
     goto done;
   }
+  bool av = false;
+  for (unsigned i = 0; i < c.n; i++) {
+    enum AVMediaType t = c.in.ic->streams[i]->codecpar->codec_type;
+    if (t == AVMEDIA_TYPE_VIDEO || t == AVMEDIA_TYPE_AUDIO) av = true;
+  }
+  if (!av) {
+    /* Subtitles or data alone (or bytes that merely look like lyrics):
+     * nothing a master would keep better than the original does. */
+    rc = cu_error(CU_EUNSUPPORTED, "it has no audio or video stream to keep in a master; the original is kept as it is");
+    goto done;
+  }
   if ((rc = mio_out_open(&c.oc, dst, "matroska"))) goto done;
   /* No random segment id, no date, no library name: the same original
    * always gives the same master, byte for byte, so anyone can make it

@@ -54,6 +54,8 @@ typedef struct {
  *              timestamp jump backwards (an MPEG-TS discontinuity) had to
  *              be evened out, Matroska needing rising timestamps
  *   "decode_errors" as in framehash.h
+ * CU_EUNSUPPORTED when src has no audio or video stream (subtitles or data
+ * alone): there is nothing a master would keep better than the original.
  * A still image (a photograph) is its own master: nothing is written to
  * dst and the report is {"params": {"kept_as": "original"}, "reason"}.
  * The master is written bit-exact (no random ids, dates or library names),

@@ -69,6 +69,9 @@ static int make_fixtures(void) {
   /* 16-bit samples in a codec not on the allow-list: IMA ADPCM in WAV. */
   rc |= ffmpeg(LAVFI_V("sine=sample_rate=22050:duration=1"), "-ac", "2", "-c:a", "adpcm_ima_wav",
                fx("adpcm.wav"), NULL);
+  /* Subtitles alone: SubRip text. */
+  static const char srt[] = "1\n00:00:00,000 --> 00:00:01,000\nUnit 12 at the dock.\n\n";
+  rc |= write_bytes(fx("notes.srt"), srt, sizeof srt - 1);
   /* Float samples in a codec Matroska cannot carry: WMA in ASF (a CCTV export). */
   rc |= ffmpeg(LAVFI_V("testsrc=size=320x240:rate=25:duration=1"),
                LAVFI_V("sine=sample_rate=44100:duration=1"), "-c:v", "wmv2", "-c:a", "wmav2",
@@ -410,6 +413,17 @@ static void test_media_master__incomplete_reference_is_not_used(void **state) {
   assert_non_null(strstr(str(json_object_get(rep, "check"), "method"), "side by side"));
   json_decref(rep);
   json_decref(fr);
+}
+
+/* Subtitles alone (or random bytes libavformat takes for lyrics) get no
+ * master: nothing to keep better than the original; FFmpeg 5.1's Matroska
+ * muxer even writes garbage text into a file it cannot read back. */
+static void test_media_master__subtitles_alone_get_no_master(void **state) {
+  json_t *rep = NULL;
+  int rc = media_master(fx("notes.srt"), out_of("notes.srt"), NULL, NULL, NULL, &rep);
+  assert_int_equal(rc, CU_EUNSUPPORTED);
+  assert_null(rep);
+  assert_non_null(strstr(cu_errmsg(), "no audio or video"));
 }
 
 /* WMA decodes to float, which FLAC cannot hold, and Matroska cannot carry
@@ -881,6 +895,7 @@ int main(void) {
       cmocka_unit_test(test_media_master__mpeg2_ts_becomes_ffv1),
       cmocka_unit_test(test_media_master__adpcm_becomes_flac),
       cmocka_unit_test(test_media_master__float_audio_becomes_pcm),
+      cmocka_unit_test(test_media_master__subtitles_alone_get_no_master),
       cmocka_unit_test(test_media_master__check_against_frame_hashes),
       cmocka_unit_test(test_media_master__incomplete_reference_is_not_used),
       cmocka_unit_test(test_media_master__rotation_kept),
