@@ -51,7 +51,15 @@ assert_eq 204 "$(patch "$A" "$T/a.bin" 0)" "all of A"
 assert_eq "$(sha256sum "$T/a.bin" | cut -d' ' -f1)" "$(t_header Custos-SHA256 "$T/h.$A")" "hash of A"
 
 st=$(patch "$B" "$T/b.2" "$MIB")
-assert_507_json "$st" "$T/b.$B" "PATCH of the rest of B with Content-Length"
+if [ "$st" = 000 ]; then
+  # The server answers at once and closes the connection; curl, still
+  # sending the body, sometimes sees the reset before the answer. The
+  # server's own log then says what it answered.
+  grep -q "PATCH /v1/uploads/$B -> 507" "$SERVER_LOG" ||
+    fail "PATCH of the rest of B with Content-Length: curl got no answer, and the server logged no 507"
+else
+  assert_507_json "$st" "$T/b.$B" "PATCH of the rest of B with Content-Length"
+fi
 assert_eq "$MIB" "$(head_offset "$B")" "B's offset after the 507"
 assert_eq "$MIB" "$(spool_size "$B")" "B's spool file after the 507"
 
