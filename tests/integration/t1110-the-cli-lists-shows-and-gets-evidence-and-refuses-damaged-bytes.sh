@@ -54,7 +54,10 @@ assert_eq "${ids[0]} $(sha256sum "$T/a.mp4" | cut -d' ' -f1) $T/out.mp4" "$line"
 sha_b=$(sha256sum "$T/b.bin" | cut -d' ' -f1)
 obj="$HOME_DIR/objects/sha256/${sha_b:0:2}/${sha_b:2:2}/$sha_b"
 chmod u+w "$obj"
-printf 'X' | dd of="$obj" bs=1 seek=100 conv=notrunc status=none
+# Flip a bit (writing a fixed byte would change nothing 1 time in 256).
+python3 -c 'import sys
+with open(sys.argv[1], "r+b") as f:
+    f.seek(100); b = f.read(1); f.seek(100); f.write(bytes([b[0] ^ 0x01]))' "$obj"
 rc=0
 out=$(CUSTOS_TOKEN="$LEGAL" "$CUSTOS" get "${ids[1]}" -o "$T/out.bin" 2>&1) || rc=$?
 assert_eq 3 "$rc" "get exit status for damaged bytes"
