@@ -12,6 +12,7 @@
 #include "err.h"
 #include "hex.h"
 #include "id.h"
+#include "rendition_job.h"
 #include "timeu.h"
 #include "banned.h"
 
@@ -123,7 +124,6 @@ static bool etag_matches(const char *inm, const char *etag) {
   return strstr(inm, etag) != NULL;
 }
 
-static const char *const rendition_names[] = {"original", "master", "access", "framehash", "poster", NULL};
 
 /* The record of a finished rendition in *out, or an answer already sent
  * (why there is none to serve). */
@@ -164,8 +164,8 @@ static int content(req *r) {
   if (rc) return respond_error(r, rc, NULL);
   const char *rendition = req_query(r, "rendition");
   if (!rendition) rendition = "original";
-  bool known = false;
-  for (const char *const *k = rendition_names; *k; k++)
+  bool known = !strcmp(rendition, "original");
+  for (const char *const *k = rendition_kinds; *k; k++)
     if (!strcmp(*k, rendition)) known = true;
   if (!known) {
     json_decref(rec);
@@ -201,9 +201,8 @@ static int content(req *r) {
   char fname[CU_MAX_FILENAME + 64] = "";
   bool same_bytes = rend && !strcmp(sha, cu_json_str(rec, "sha256") ? cu_json_str(rec, "sha256") : "");
   if (rend && !same_bytes) /* "clip.mp4" -> "clip.mp4.master.mkv": what it is, where it came from */
-    snprintf(fname, sizeof fname, "%s.%s%s", orig_name && *orig_name ? orig_name : sha, rendition,
-             !strcmp(rendition, "master") ? ".mkv" : !strcmp(rendition, "access") ? ".mp4"
-             : !strcmp(rendition, "poster") ? ".jpg" : ".txt");
+    snprintf(fname, sizeof fname, "%s.%s.%s", orig_name && *orig_name ? orig_name : sha, rendition,
+             rendition_extension(rendition));
   else if (orig_name) /* the original, or a rendition that is the original's bytes */
     snprintf(fname, sizeof fname, "%s", orig_name);
   char ctype[128];

@@ -53,7 +53,7 @@ static const char *content_type(const char *kind, const json_t *report) {
   return "audio/x-matroska";
 }
 
-static const char *extension(const char *kind) {
+const char *rendition_extension(const char *kind) {
   if (!strcmp(kind, "master")) return "mkv";
   if (!strcmp(kind, "access")) return "mp4";
   if (!strcmp(kind, "poster")) return "jpg";
@@ -271,7 +271,7 @@ int rendition_job_run(void *ud, const char *job_id, const json_t *job) {
   if (rc) goto done;
 
   char name[CU_ID_LEN + 32];
-  snprintf(name, sizeof name, "%s.%s.%s", job_id, kind, extension(kind));
+  snprintf(name, sizeof name, "%s.%s.%s", job_id, kind, rendition_extension(kind));
   out = cu_path_join(c->work_dir, name);
   src = store_path(c->st, sha);
   unlink(out); /* an earlier attempt's partial output */

@@ -42,6 +42,9 @@ typedef struct {
 /* The kinds, NULL-terminated, in the order they are queued. */
 extern const char *const rendition_kinds[];
 
+/* The file name extension of a kind's output: "mkv", "mp4", "jpg", "txt". */
+const char *rendition_extension(const char *kind);
+
 int rendition_job_run(void *ud, const char *job_id, const json_t *job);
 /* job_handler.on_failed: the record says failed, with the reason. */
 void rendition_job_failed(void *ud, idx_batch *b, const char *job_id, const json_t *job,
