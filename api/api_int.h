@@ -99,11 +99,33 @@ int respond_status(req *r, int status, const char *error, const char *detail,
 int respond_fd(req *r, int status, int fd, uint64_t offset, uint64_t len,
                const char *const *headers);
 
+/* Queues a response made elsewhere (it is destroyed here). */
+int respond_response(req *r, int status, struct MHD_Response *resp, const char *const *headers);
+
+/* The bytes of one stored object, for /content and /clip: validators,
+ * ranges, and the "accessed" ledger event (api/serve.c). */
+typedef struct {
+  const char *evidence_id;
+  const char *sha256;       /* the object */
+  const char *content_type;
+  const char *filename;     /* offered for saving; may be NULL */
+  const char *what;         /* "original", a rendition kind, or a clip's kind */
+} serve_item;
+int serve_object(req *r, const serve_item *it);
+
 /* Auth. */
 int auth_resolve(api *a, const char *authorization, principal *out);
 /* Creates a token; *secret is the only copy of the secret (caller frees). */
 int auth_token_create(api *a, const char *role, const char *device, const char *user,
                       const char *created_by, char **secret, json_t **rec);
+
+/* The "actor" object of ledger events: {token_id, role, user?, device_id?}. */
+json_t *auth_actor(const principal *who);
+/* 0 if the caller may read this item (legal and admin read all; a reviewer
+ * reads the items of the cases assigned to them); otherwise a 403 is
+ * already queued and the return is non-zero. */
+int auth_may_read_evidence(req *r, const char *evidence_id);
+int auth_may_read_case(req *r, const char *case_id);
 
 /* Query parameters that must be a whole number in [0, max]: 0 and the
  * value, or a 400 already queued and non-zero. */
@@ -120,5 +142,7 @@ extern const route token_routes[];
 extern const route ledger_routes[];
 extern const route scrub_routes[];
 extern const route job_routes[];
+extern const route stats_routes[];
+extern const route case_routes[];
 
 #endif

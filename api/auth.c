@@ -110,3 +110,48 @@ int auth_token_create(api *a, const char *role, const char *device, const char *
   *rec_out = rec;
   return 0;
 }
+
+json_t *auth_actor(const principal *who) {
+  json_t *a = json_object();
+  cu_json_set_str(a, "token_id", who->token_id);
+  cu_json_set_str(a, "role", who->role);
+  if (who->user[0]) cu_json_set_str(a, "user", who->user);
+  if (who->device[0]) cu_json_set_str(a, "device_id", who->device);
+  return a;
+}
+
+/* Reviewers get the same answer for an item that does not exist and one
+ * outside their cases: which ids exist is itself not theirs to learn. */
+int auth_may_read_evidence(req *r, const char *evidence_id) {
+  if (r->who.role_bit & (ROLE_LEGAL | ROLE_ADMIN)) return 0;
+  bool yes = false;
+  int rc = r->who.role_bit == ROLE_REVIEWER && r->who.user[0]
+               ? idx_evidence_visible_to(r->a->ix, evidence_id, r->who.user, &yes)
+               : 0;
+  if (rc) return respond_error(r, rc, NULL), rc;
+  if (yes) return 0;
+  char msg[320];
+  snprintf(msg, sizeof msg,
+           "evidence %.64s is not in a case assigned to %s (or does not exist); an admin "
+           "assigns reviewers to cases",
+           evidence_id, r->who.user[0] ? r->who.user : "this token");
+  respond_status(r, 403, "forbidden", msg, NULL);
+  return CU_EDENIED;
+}
+
+int auth_may_read_case(req *r, const char *case_id) {
+  if (r->who.role_bit & (ROLE_LEGAL | ROLE_ADMIN)) return 0;
+  bool yes = false;
+  int rc = r->who.role_bit == ROLE_REVIEWER && r->who.user[0] && cu_name_valid(case_id)
+               ? idx_case_assigned(r->a->ix, case_id, r->who.user, &yes)
+               : 0;
+  if (rc) return respond_error(r, rc, NULL), rc;
+  if (yes) return 0;
+  char msg[320];
+  snprintf(msg, sizeof msg,
+           "case %.64s is not assigned to %s (or does not exist); an admin assigns reviewers "
+           "to cases",
+           case_id, r->who.user[0] ? r->who.user : "this token");
+  respond_status(r, 403, "forbidden", msg, NULL);
+  return CU_EDENIED;
+}

@@ -1,6 +1,7 @@
-/* Evidence reads: listing, one record, and the original's bytes. Reading
- * is for legal and admin tokens; reviewers will read the cases they are
- * assigned once cases exist. */
+/* Evidence reads: listing, one record, and its bytes. Legal and admin read
+ * everything; a reviewer reads the items of the cases assigned to them.
+ * Every answer that carries content is an "accessed" event in the ledger,
+ * written before the first byte leaves. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +17,7 @@
 #include "timeu.h"
 #include "banned.h"
 
-#define READ_ROLES (ROLE_LEGAL | ROLE_ADMIN)
+#define READ_ROLES (ROLE_REVIEWER | ROLE_LEGAL | ROLE_ADMIN)
 
 static int bad(req *r, const char *detail) { return respond_status(r, 400, "invalid", detail, NULL); }
 
@@ -31,6 +32,11 @@ static int list(req *r) {
   if (q.device && !cu_name_valid(q.device)) return bad(r, "device is not a valid device id");
   if (q.officer && !cu_name_valid(q.officer)) return bad(r, "officer is not a valid officer id");
   if (q.case_id && !cu_name_valid(q.case_id)) return bad(r, "case is not a valid case id");
+  if (r->who.role_bit == ROLE_REVIEWER) {
+    if (!q.case_id)
+      return respond_status(r, 403, "forbidden", "a reviewer lists evidence by case: add case=ID (GET /v1/cases lists yours)", NULL);
+    if (auth_may_read_case(r, q.case_id)) return 0;
+  }
   if (q.sha256 && !cu_is_sha256_hex(q.sha256)) return bad(r, "sha256 must be 64 lowercase hex digits");
   const char *from = req_query(r, "from"), *to = req_query(r, "to"), *limit = req_query(r, "limit");
   const char *order = req_query(r, "order");
@@ -61,6 +67,7 @@ static int list(req *r) {
 }
 
 static int get_one(req *r) {
+  if (auth_may_read_evidence(r, r->param[0])) return 0;
   json_t *rec = NULL, *rend = NULL;
   int rc = idx_evidence_get(r->a->ix, r->param[0], &rec);
   if (!rc) rc = idx_renditions(r->a->ix, r->param[0], &rend);
@@ -87,43 +94,6 @@ static const char *content_type(const json_t *rec) {
     if (!strncmp(c, map[i].fmt, strlen(map[i].fmt))) return map[i].type;
   return "application/octet-stream";
 }
-
-/* One "bytes=" range: a-b, a-, or -n. 0 ok, 1 absent or not one range
- * (serve it all), -1 unsatisfiable. */
-static int parse_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len) {
-  if (!h || strncmp(h, "bytes=", 6) || strchr(h, ',')) return 1;
-  const char *p = h + 6, *dash = strchr(p, '-');
-  if (!dash) return 1;
-  char a[24] = "", b[24] = "";
-  size_t an = (size_t)(dash - p), bn = strlen(dash + 1);
-  if (an >= sizeof a || bn >= sizeof b) return 1;
-  memcpy(a, p, an);
-  memcpy(b, dash + 1, bn + 1);
-  int64_t x = 0, y = 0;
-  if (!an) { /* suffix */
-    if (cu_parse_i64(b, &y, 0) || y == 0) return y == 0 && bn ? -1 : 1;
-    *len = (uint64_t)y > size ? size : (uint64_t)y;
-    *off = size - *len;
-    return size ? 0 : -1;
-  }
-  if (cu_parse_i64(a, &x, 0)) return 1;
-  if ((uint64_t)x >= size) return -1;
-  uint64_t last = size - 1;
-  if (bn) {
-    if (cu_parse_i64(b, &y, 0) || y < x) return 1;
-    if ((uint64_t)y < last) last = (uint64_t)y;
-  }
-  *off = (uint64_t)x;
-  *len = last - (uint64_t)x + 1;
-  return 0;
-}
-
-static bool etag_matches(const char *inm, const char *etag) {
-  if (!inm) return false;
-  if (!strcmp(inm, "*")) return true;
-  return strstr(inm, etag) != NULL;
-}
-
 
 /* The record of a finished rendition in *out, or an answer already sent
  * (why there is none to serve). */
@@ -159,6 +129,7 @@ static int find_rendition(req *r, const char *id, const char *kind, json_t **out
 }
 
 static int content(req *r) {
+  if (auth_may_read_evidence(r, r->param[0])) return 0;
   json_t *rec = NULL, *rend = NULL;
   int rc = idx_evidence_get(r->a->ix, r->param[0], &rec);
   if (rc) return respond_error(r, rc, NULL);
@@ -180,70 +151,22 @@ static int content(req *r) {
     }
   }
   const char *sha = cu_json_str(rend ? rend : rec, "sha256");
-  int fd = -1;
-  uint64_t size = 0;
-  if ((rc = store_open_object(r->a->st, sha, &fd, &size))) {
-    json_decref(rec);
-    json_decref(rend);
-    return respond_error(r, rc, NULL);
-  }
-  char etag[70], digest[80], crange[96], disp[(CU_MAX_FILENAME + 64) * 3 + 64];
-  snprintf(etag, sizeof etag, "\"%s\"", sha);
-  unsigned char raw[32];
-  cu_hex_decode(sha, 64, raw, 32);
-  cu_buf b64 = CU_BUF_INIT(64);
-  cu_b64_encode(raw, 32, &b64);
-  snprintf(digest, sizeof digest, "sha-256=:%s:", b64.data);
-  cu_buf_release(&b64);
-  /* A filename is a label from the client: offer it for saving, encoded
-   * (RFC 6266/8187) so no byte of it can break the header. */
+  /* "clip.mp4" -> "clip.mp4.master.mkv": what it is, where it came from. A
+   * rendition that is the original's own bytes keeps the original's name. */
   const char *orig_name = cu_json_str(rec, "filename");
-  char fname[CU_MAX_FILENAME + 64] = "";
-  bool same_bytes = rend && !strcmp(sha, cu_json_str(rec, "sha256") ? cu_json_str(rec, "sha256") : "");
-  if (rend && !same_bytes) /* "clip.mp4" -> "clip.mp4.master.mkv": what it is, where it came from */
+  char fname[CU_MAX_FILENAME + 64] = "", ctype[128];
+  const char *rec_sha = cu_json_str(rec, "sha256");
+  if (rend && !(rec_sha && !strcmp(sha, rec_sha)))
     snprintf(fname, sizeof fname, "%s.%s.%s", orig_name && *orig_name ? orig_name : sha, rendition,
              rendition_extension(rendition));
-  else if (orig_name) /* the original, or a rendition that is the original's bytes */
+  else if (orig_name)
     snprintf(fname, sizeof fname, "%s", orig_name);
-  char ctype[128];
   snprintf(ctype, sizeof ctype, "%s", rend && cu_json_str(rend, "content_type") ? cu_json_str(rend, "content_type") : content_type(rec));
-  size_t dn = (size_t)snprintf(disp, sizeof disp, "attachment; filename=\"%s\"", sha);
-  if (*fname) {
-    dn += (size_t)snprintf(disp + dn, sizeof disp - dn, "; filename*=UTF-8''");
-    for (const unsigned char *c = (const unsigned char *)fname; *c && dn + 4 < sizeof disp; c++) {
-      if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
-          strchr("!#$&+-.^_`|~", *c))
-        disp[dn++] = (char)*c;
-      else
-        dn += (size_t)snprintf(disp + dn, sizeof disp - dn, "%%%02X", *c);
-    }
-    disp[dn] = '\0';
-  }
-  const char *h[] = {"ETag", etag, "Repr-Digest", digest, "Accept-Ranges", "bytes",
-                     "Content-Type", ctype, "Content-Disposition", disp,
-                     "Cache-Control", "private, no-transform", NULL, NULL, NULL};
+  serve_item it = {r->param[0], sha, ctype, fname, rendition};
+  rc = serve_object(r, &it);
   json_decref(rec);
   json_decref(rend);
-  if (etag_matches(req_header(r, "If-None-Match"), etag)) {
-    close(fd);
-    return respond(r, 304, NULL, "", 0, h);
-  }
-  uint64_t off = 0, len = size;
-  int pr = parse_range(req_header(r, "Range"), size, &off, &len);
-  if (pr < 0) {
-    close(fd);
-    snprintf(crange, sizeof crange, "bytes */%llu", (unsigned long long)size);
-    const char *h416[] = {"Content-Range", crange, NULL};
-    return respond_status(r, 416, "range_not_satisfiable", "the requested range is outside the file", h416);
-  }
-  if (pr == 0) {
-    snprintf(crange, sizeof crange, "bytes %llu-%llu/%llu", (unsigned long long)off,
-             (unsigned long long)(off + len - 1), (unsigned long long)size);
-    h[12] = "Content-Range";
-    h[13] = crange;
-    return respond_fd(r, 206, fd, off, len, h);
-  }
-  return respond_fd(r, 200, fd, 0, size, h);
+  return rc;
 }
 
 const route evidence_routes[] = {

@@ -212,6 +212,7 @@ static int add_event(uint64_t index, void *ud) {
 }
 
 static int events(req *r) {
+  if (auth_may_read_evidence(r, r->param[0])) return 0;
   json_t *rec = NULL;
   int rc = idx_evidence_get(r->a->ix, r->param[0], &rec);
   if (rc) return respond_error(r, rc, NULL);
@@ -251,6 +252,7 @@ static int send_token(req *r, const char *imprint, const char *what) {
 }
 
 static int evidence_timestamp(req *r) {
+  if (auth_may_read_evidence(r, r->param[0])) return 0;
   json_t *rec = NULL;
   int rc = idx_evidence_get(r->a->ix, r->param[0], &rec);
   if (rc) return respond_error(r, rc, NULL);
@@ -291,8 +293,8 @@ const route ledger_routes[] = {
     {"GET", "/v1/ledger/proof/inclusion", PROOF_ROLES, 0, NULL, NULL, inclusion, NULL, false},
     {"GET", "/v1/ledger/proof/consistency", PROOF_ROLES, 0, NULL, NULL, consistency, NULL, false},
     {"GET", "/v1/ledger/timestamp", PROOF_ROLES, 0, NULL, NULL, sth_timestamp, NULL, false},
-    {"GET", "/v1/evidence/{}/events", READ_ROLES, 0, NULL, NULL, events, NULL, false},
-    {"GET", "/v1/evidence/{}/timestamp", READ_ROLES, 0, NULL, NULL, evidence_timestamp, NULL, false},
+    {"GET", "/v1/evidence/{}/events", PROOF_ROLES, 0, NULL, NULL, events, NULL, false},
+    {"GET", "/v1/evidence/{}/timestamp", PROOF_ROLES, 0, NULL, NULL, evidence_timestamp, NULL, false},
     {"GET", "/v1/tsa/root.pem", PROOF_ROLES, 0, NULL, NULL, tsa_root, NULL, false},
     {NULL, NULL, 0, 0, NULL, NULL, NULL, NULL, false},
 };

@@ -44,6 +44,14 @@ int metrics_render(api *a, cu_buf *o) {
   cu_buf_printf(o, "custos_upload_bytes_received_total %llu\n", (unsigned long long)tc.bytes_received);
   family(o, "custos_evidence", "gauge", "Evidence records in the index.");
   cu_buf_printf(o, "custos_evidence %llu\n", (unsigned long long)idx_evidence_count(a->ix));
+  idx_totals et; /* running totals: no scan (indexer/idx_stats.c) */
+  idx_evidence_totals(a->ix, &et);
+  family(o, "custos_evidence_bytes", "gauge",
+         "Bytes of the evidence originals, by record (one shared by two records counts twice).");
+  cu_buf_printf(o, "custos_evidence_bytes %llu\n", (unsigned long long)et.bytes);
+  family(o, "custos_evidence_footage_seconds", "gauge",
+         "Duration of the evidence recordings, as probed (items not yet probed add none).");
+  cu_buf_printf(o, "custos_evidence_footage_seconds %.6f\n", (double)et.footage_us / 1e6);
   family(o, "custos_spool_bytes", "gauge", "Bytes of unfinished uploads on disk.");
   cu_buf_printf(o, "custos_spool_bytes %lld\n", (long long)tus_spool_bytes(a->tu));
   family(o, "custos_jobs_total", "counter",

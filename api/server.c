@@ -49,7 +49,7 @@ static const char tus_exposed[] =
     "Tus-Extension, Upload-Metadata, Upload-Defer-Length, Upload-Concat, Upload-Expires, "
     "Custos-Evidence-Id, Custos-SHA256, Repr-Digest, Content-Range, ETag";
 
-static int queue(req *r, int status, struct MHD_Response *resp, const char *const *headers) {
+int respond_response(req *r, int status, struct MHD_Response *resp, const char *const *headers) {
   if (!resp) return cu_error(CU_EIO, "cannot create a response");
   for (const char *const *h = headers; h && h[0]; h += 2)
     if (h[1]) MHD_add_response_header(resp, h[0], h[1]);
@@ -70,7 +70,7 @@ int respond(req *r, int status, const char *content_type, const void *body, size
   struct MHD_Response *resp =
       MHD_create_response_from_buffer(n, (void *)body, MHD_RESPMEM_MUST_COPY);
   if (resp && content_type) MHD_add_response_header(resp, "Content-Type", content_type);
-  return queue(r, status, resp, headers);
+  return respond_response(r, status, resp, headers);
 }
 
 int respond_json(req *r, int status, const json_t *v, const char *const *headers) {
@@ -134,7 +134,7 @@ int respond_fd(req *r, int status, int fd, uint64_t offset, uint64_t len,
                const char *const *headers) {
   struct MHD_Response *resp = MHD_create_response_from_fd_at_offset64(len, fd, offset);
   if (!resp) close(fd);
-  return queue(r, status, resp, headers);
+  return respond_response(r, status, resp, headers);
 }
 
 /* ---- routing ------------------------------------------------------------ */
@@ -159,7 +159,8 @@ static const route misc_routes[] = {
 };
 
 static const route *const tables[] = {upload_routes, evidence_routes, ledger_routes, scrub_routes,
-                                      job_routes,    token_routes,    misc_routes};
+                                      job_routes,    token_routes,    case_routes,     stats_routes,
+                                      misc_routes};
 
 /* Matches url against pattern, capturing {} segments. */
 static bool match_path(const char *pattern, const char *url, req *r) {
@@ -204,7 +205,7 @@ static bool is_preflight(req *r) {
 
 static int preflight(req *r) {
   static const char *const h[] = {
-      "Access-Control-Allow-Methods", "GET, HEAD, POST, PATCH, DELETE, OPTIONS",
+      "Access-Control-Allow-Methods", "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS",
       "Access-Control-Allow-Headers",
       "Authorization, Content-Type, Tus-Resumable, Upload-Length, Upload-Metadata, "
       "Upload-Offset, Upload-Checksum, Upload-Defer-Length, X-HTTP-Method-Override, "
@@ -217,7 +218,7 @@ static int preflight(req *r) {
 static void begin(req *r) {
   const char *ovr = req_header(r, "X-HTTP-Method-Override");
   if (ovr && !strcmp(r->method, "POST")) {
-    static const char *const allowed[] = {"PATCH", "DELETE", "HEAD", "GET"};
+    static const char *const allowed[] = {"PATCH", "PUT", "DELETE", "HEAD", "GET"};
     for (size_t i = 0; i < sizeof allowed / sizeof *allowed; i++)
       if (!strcmp(ovr, allowed[i])) r->method = allowed[i];
   }

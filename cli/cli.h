@@ -23,11 +23,14 @@ int cmd_token(int argc, char **argv);
 int cmd_push(int argc, char **argv);
 int cmd_ls(int argc, char **argv);
 int cmd_show(int argc, char **argv);
+int cmd_case(int argc, char **argv);
 int cmd_get(int argc, char **argv);
+int cmd_events(int argc, char **argv);
 int cmd_timestamp(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_scrub(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
+int cmd_stats(int argc, char **argv);
 
 /* Prints "custos <cmd>: <message>" to stderr; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -1,6 +1,7 @@
 /* custos get: the original's bytes (or a rendition's), checked. The
  * download goes to a temporary file beside the target and is renamed into
- * place only when its SHA-256 matches the record; otherwise it is deleted. */
+ * place only when its SHA-256 matches the record and the ledger proves the
+ * record's hash under a pinned key (prove.h); otherwise it is deleted. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -15,18 +16,29 @@
 #include "fsutil.h"
 #include "hash.h"
 #include "hex.h"
+#include "prove.h"
 #include "timeu.h"
 #include "banned.h"
 
 static const char help[] =
-    "usage: custos get ID -o FILE [--rendition R]\n"
+    "usage: custos get ID -o FILE [--rendition R] [--ledger-key FILE]\n"
     "\n"
-    "Downloads the original bytes of evidence ID into FILE, checking their\n"
-    "SHA-256 against the evidence record. On a mismatch nothing is left at FILE\n"
-    "and the exit status is 3.\n"
+    "Downloads the original bytes of evidence ID into FILE and proves them: their\n"
+    "SHA-256 must be the evidence record's, the server's ledger must hold the event\n"
+    "recording that hash (its inclusion proof checked against a signed tree head),\n"
+    "and the head must be signed by the pinned ledger key. If anything differs,\n"
+    "nothing is left at FILE, the reason is printed and the exit status is 3.\n"
     "\n"
-    "  --rendition R   original (default), master, access, framehash or poster:\n"
-    "                  a derived copy, checked against its own record\n";
+    "  --rendition R     original (default), master, access, framehash or poster:\n"
+    "                    a derived copy, checked against its own record and event\n"
+    "  --ledger-key FILE trust the ledger verifier key (the \"vkey\" of\n"
+    "                    GET /v1/ledger/key) in FILE; if FILE does not exist, the\n"
+    "                    server's key is saved there on first use\n"
+    "\n"
+    "Without --ledger-key, each server's key is pinned on first use in\n"
+    "$XDG_CONFIG_HOME/custos/ledger-keys (default ~/.config/custos/ledger-keys),\n"
+    "one line per server: \"<server-url> <vkey>\". A server that later presents\n"
+    "another key is refused; edit its line if the change is legitimate.\n";
 
 typedef struct {
   int fd;
@@ -56,19 +68,21 @@ static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_
 
 int cmd_get(int argc, char **argv) {
   client cl = {0};
-  const char *out = NULL, *rendition = "original";
-  enum { O_RENDITION = 2000 };
+  const char *out = NULL, *rendition = "original", *key_file = NULL;
+  enum { O_RENDITION = 2000, O_LEDGER_KEY };
   static const struct option opts[] = {{"output", required_argument, 0, 'o'},
-                                       {"rendition", required_argument, 0, O_RENDITION}, CLIENT_LONG_OPTIONS,
+                                       {"rendition", required_argument, 0, O_RENDITION},
+                                       {"ledger-key", required_argument, 0, O_LEDGER_KEY}, CLIENT_LONG_OPTIONS,
                                        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
   int c, rc = EXIT_OK;
   char *tmp = NULL, *url = NULL, *auth = NULL;
-  json_t *rec = NULL;
+  json_t *rec = NULL, *proof = NULL;
   sink s = {.fd = -1};
   while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
     if (client_option(&cl, c, optarg)) continue;
     if (c == 'o') out = optarg;
     else if (c == O_RENDITION) rendition = optarg;
+    else if (c == O_LEDGER_KEY) key_file = optarg;
     else if (c == 'h') { fputs(help, stdout); goto done; }
     else { fputs(help, stderr); rc = EXIT_USAGE; goto done; }
   }
@@ -149,11 +163,15 @@ int cmd_get(int argc, char **argv) {
             "nothing was written to %s\n",
             got, rendition, id, want ? want : "(no hash)", out);
     rc = EXIT_CORRUPT;
+  } else if ((err = cli_prove(&cl, key_file, id, rendition, want, &proof))) {
+    fprintf(stderr, "custos get: REFUSED: %s; nothing was written to %s\n", cu_errmsg(), out);
+    rc = cli_exit_for(err);
   } else if (fsync(s.fd) < 0 || close(s.fd) < 0 || (s.fd = -1, rename(tmp, out) < 0)) {
     fprintf(stderr, "custos get: cannot save %s: %s\n", out, strerror(errno));
     rc = EXIT_FAIL;
   } else {
     printf("%s %s %s\n", id, got, out);
+    cli_prove_report("get", proof);
     free(tmp);
     tmp = NULL;
   }
@@ -165,6 +183,7 @@ done:
   free(url);
   free(auth);
   json_decref(rec);
+  json_decref(proof);
   client_release(&cl);
   return rc;
 }

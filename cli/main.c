@@ -17,11 +17,14 @@ static const struct command {
     {"push", cmd_push, "upload recordings, resuming across failures; --watch a dock folder"},
     {"ls", cmd_ls, "list evidence"},
     {"show", cmd_show, "show one evidence record"},
-    {"get", cmd_get, "download an original and check its SHA-256"},
+    {"case", cmd_case, "create, list, show and change cases; link evidence; assign reviewers"},
+    {"get", cmd_get, "download an original, proved by its SHA-256 and the signed ledger"},
+    {"events", cmd_events, "show an item's chain of custody from its ledger events"},
     {"timestamp", cmd_timestamp, "download an original's RFC 3161 time-stamp token"},
     {"verify", cmd_verify, "check a stopped server's data offline: objects, ledger, tokens"},
     {"scrub", cmd_scrub, "re-hash every stored object now and report any that changed"},
     {"jobs", cmd_jobs, "list queued, running and failed background jobs (admin)"},
+    {"stats", cmd_stats, "recordings, hours, bytes, ingest lag and failed jobs, per group (legal, admin)"},
 };
 
 static int usage(FILE *f) {

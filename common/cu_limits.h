@@ -46,5 +46,9 @@
 #define CU_MAX_PROBE_TAG_BYTES (256 * 1024)
 /* Probing a file gives up after this long: a hang becomes a failure. */
 #define CU_PROBE_TIMEOUT_SEC 60
+/* Groups of one statistics query (GET /v1/stats?by=): each holds a lag
+ * histogram of ~1.3 KiB, so at most ~13 MiB a request; more days, devices
+ * or cases than this in one answer is not a table anyone reads. */
+#define CU_MAX_STATS_GROUPS 10000
 
 #endif

@@ -37,6 +37,8 @@ static const char *cf_names[CF_COUNT] = {
     [CF_EVIDENCE_EVENTS] = "evidence_events",
     [CF_JOB_FAILED] = "job_failed",
     [CF_RENDITION] = "rendition",
+    [CF_CASE] = "case",
+    [CF_CASE_USER] = "case_user",
 };
 
 static int rocks_error(char *err, const char *what) {
@@ -95,6 +97,7 @@ int idx_open(idx **out, const char *dir) {
   ix->wopts = rocksdb_writeoptions_create();
   rocksdb_writeoptions_set_sync(ix->wopts, 1);
   int rc = load_count(ix);
+  if (!rc) rc = idx_totals_load(ix);
   if (rc) {
     idx_close(ix);
     return rc;
@@ -164,13 +167,16 @@ static void to_writebatch(idx *ix, const idx_batch *b, rocksdb_writebatch_t *wb)
 int idx_commit_many(idx *ix, idx_batch *const *batches, int n) {
   char *err = NULL;
   uint64_t added = 0;
+  int64_t bytes = 0, footage = 0;
   rocksdb_writebatch_t *wb = rocksdb_writebatch_create();
   for (int i = 0; i < n; i++) {
     if (!batches[i]) continue;
     to_writebatch(ix, batches[i], wb);
     added += batches[i]->evidence_added;
+    bytes += batches[i]->bytes_added;
+    footage += batches[i]->footage_us_added;
   }
-  if (!added) {
+  if (!added && !bytes && !footage) {
     rocksdb_write(ix->db, ix->wopts, wb, &err);
     rocksdb_writebatch_destroy(wb);
     return err ? rocks_error(err, "write") : 0;
@@ -181,8 +187,18 @@ int idx_commit_many(idx *ix, idx_batch *const *batches, int n) {
   char v[24];
   int vn = snprintf(v, sizeof v, "%llu", (unsigned long long)count);
   rocksdb_writebatch_put_cf(wb, ix->cf[CF_META], "evidence_count", 14, v, (size_t)vn);
+  /* The running totals likewise (idx_stats.c). */
+  uint64_t nbytes = ix->evidence_bytes + (uint64_t)bytes, nfoot = ix->footage_us + (uint64_t)footage;
+  vn = snprintf(v, sizeof v, "%llu", (unsigned long long)nbytes);
+  rocksdb_writebatch_put_cf(wb, ix->cf[CF_META], "evidence_bytes", 14, v, (size_t)vn);
+  vn = snprintf(v, sizeof v, "%llu", (unsigned long long)nfoot);
+  rocksdb_writebatch_put_cf(wb, ix->cf[CF_META], "footage_us", 10, v, (size_t)vn);
   rocksdb_write(ix->db, ix->wopts, wb, &err);
-  if (!err) ix->evidence_count = count;
+  if (!err) {
+    ix->evidence_count = count;
+    ix->evidence_bytes = nbytes;
+    ix->footage_us = nfoot;
+  }
   pthread_mutex_unlock(&ix->count_lock);
   rocksdb_writebatch_destroy(wb);
   return err ? rocks_error(err, "write") : 0;
@@ -256,6 +272,11 @@ static int scan(idx *ix, enum idx_cf cf, const void *start, size_t slen, size_t 
 int idx_scan_prefix(idx *ix, enum idx_cf cf, const void *prefix, size_t plen, idx_scan_fn fn,
                     void *ud) {
   return scan(ix, cf, prefix, plen, plen, fn, ud);
+}
+
+int idx_scan_from_prefix(idx *ix, enum idx_cf cf, const void *start, size_t slen, size_t plen,
+                         idx_scan_fn fn, void *ud) {
+  return scan(ix, cf, start, slen, plen, fn, ud);
 }
 
 int idx_scan_from(idx *ix, enum idx_cf cf, const void *start, size_t slen, idx_scan_fn fn,

@@ -73,6 +73,31 @@ int idx_rendition_get(idx *ix, const char *evidence_id, const char *kind, json_t
 /* All of an item's renditions as one object, kind -> record (empty if none). */
 int idx_renditions(idx *ix, const char *evidence_id, json_t **out);
 
+/* ---- cases ------------------------------------------------------------
+ * A case record is {id, title, status, tags, reviewers, created_at, ...};
+ * its id is a UUIDv7 or a name given at creation (an incident number).
+ * Links go both ways (case_evidence case\0evidence, evidence_case
+ * evidence|case) and are written together; an item may be in many cases.
+ * Assignments (case_user user\0case) say which reviewers see a case. */
+void idx_batch_put_case(idx_batch *b, const json_t *rec);
+int idx_case_get(idx *ix, const char *id, json_t **out); /* CU_ENOTFOUND */
+void idx_batch_link(idx_batch *b, const char *case_id, const char *evidence_id, bool linked);
+int idx_case_has_evidence(idx *ix, const char *case_id, const char *evidence_id, bool *yes);
+int idx_case_evidence_count(idx *ix, const char *case_id, uint64_t *n);
+void idx_batch_assign(idx_batch *b, const char *case_id, const char *user, bool assigned);
+int idx_case_assigned(idx *ix, const char *case_id, const char *user, bool *yes);
+/* Whether user is assigned to a case that holds the evidence. */
+int idx_evidence_visible_to(idx *ix, const char *evidence_id, const char *user, bool *yes);
+typedef struct {
+  const char *user;   /* only the cases assigned to this user; NULL = all */
+  const char *status; /* "open", "closed" or NULL */
+  const char *tag;    /* cases carrying this tag, or NULL */
+  const char *cursor; /* from a previous page */
+  int limit;
+} idx_case_query;
+/* One page of case records in id order; *next as in idx_evidence_list. */
+int idx_case_list(idx *ix, const idx_case_query *q, json_t **items, char **next);
+
 /* ---- uploads (tus state) ---------------------------------------------- */
 int idx_upload_get(idx *ix, const char *id, json_t **out);
 /* Stores the state; if it has "expires_at_us" and its state is "active"
@@ -130,5 +155,39 @@ int idx_evidence_events(idx *ix, const char *evidence_id, int (*fn)(uint64_t ind
 /* ---- small named values ----------------------------------------------- */
 int idx_meta_get(idx *ix, const char *key, json_t **out);
 void idx_batch_put_meta(idx_batch *b, const char *key, const json_t *v);
+
+/* ---- statistics ---------------------------------------------------------
+ * Sums over the evidence records whose recorded_at is in [from, to), in all
+ * and per group: recordings, footage (the probe's media.duration_s: items
+ * not yet probed add none), bytes (size), ingest lag (received_at -
+ * recorded_at, over the items whose recorded_at came from the recorder) and
+ * failed jobs (each counted where its evidence counts). Memory is bounded
+ * by the number of groups (CU_MAX_STATS_GROUPS), never by the records. */
+typedef enum {
+  IDX_STATS_NONE,
+  IDX_STATS_DEVICE,
+  IDX_STATS_OFFICER,
+  IDX_STATS_DAY, /* the UTC date of recorded_at, YYYY-MM-DD */
+  IDX_STATS_CASE /* an item in several cases counts in each; in none: "(none)" */
+} idx_stats_by;
+typedef struct {
+  idx_stats_by by;
+  int64_t from_us, to_us; /* recorded_at in [from, to); INT64_MIN/MAX = open */
+} idx_stats_query;
+void idx_stats_query_init(idx_stats_query *q);
+/* "none", "device", "officer", "day" or "case"; CU_EINVAL otherwise. */
+int idx_stats_by_parse(const char *name, idx_stats_by *out);
+const char *idx_stats_by_name(idx_stats_by by);
+/* *out (caller frees): {from, to, by, totals, groups: [{key, ...}]} as in
+ * docs/API.md, "Statistics", groups in key order (bytewise). CU_EINVAL if
+ * from >= to; CU_ETOOBIG past CU_MAX_STATS_GROUPS groups. */
+int idx_stats(idx *ix, const idx_stats_query *q, json_t **out);
+
+/* Running totals over every record, kept in the writes that change them
+ * (like the evidence count): cheap enough for /metrics. */
+typedef struct {
+  uint64_t recordings, bytes, footage_us;
+} idx_totals;
+void idx_evidence_totals(idx *ix, idx_totals *out);
 
 #endif

@@ -84,6 +84,7 @@ int idx_batch_add_evidence(idx_batch *b, const json_t *rec) {
     idx_batch_put_cf(b, CF_EVIDENCE_CASE, k.b, k.n, "", 0);
   }
   b->evidence_added++;
+  idx_totals_note(b, NULL, rec);
   return 0;
 }
 
@@ -150,6 +151,7 @@ int idx_evidence_update_in(idx *ix, idx_batch *extra, const char *id,
   }
   json_object_del(rec, "cases");
   b = extra ? extra : idx_batch_new(ix);
+  idx_totals_note(b, before, rec); /* the probe sets the duration */
   idx_batch_put_json(b, CF_EVIDENCE, id, rec);
   rc = idx_batch_commit(ix, b);
 done:

@@ -30,6 +30,8 @@ enum idx_cf {
   CF_EVIDENCE_EVENTS,
   CF_JOB_FAILED,
   CF_RENDITION,
+  CF_CASE,
+  CF_CASE_USER,
   CF_COUNT
 };
 
@@ -43,6 +45,7 @@ struct idx {
   rocksdb_writeoptions_t *wopts;
   pthread_mutex_t count_lock; /* evidence_count and the batches adding to it */
   uint64_t evidence_count;
+  uint64_t evidence_bytes, footage_us; /* running totals, under count_lock too */
   pthread_mutex_t update_lock; /* read-modify-write of evidence records */
 };
 
@@ -54,7 +57,17 @@ struct idx_batch {
   idx *ix;
   cu_buf ops; /* [op][cf][klen u32][vlen u32][key][value] ... */
   uint64_t evidence_added;
+  int64_t bytes_added, footage_us_added; /* changes to the running totals */
 };
+
+/* Running totals (idx_stats.c): idx_totals_note adds to b what changes
+ * between two versions of a record (before NULL: a new record; after NULL:
+ * one removed); idx_totals_load reads them at open, computing them once for
+ * an index written before they existed. */
+void idx_totals_note(idx_batch *b, const json_t *before, const json_t *after);
+int idx_totals_load(idx *ix);
+/* A record's media.duration_s in microseconds (0 when not probed). */
+int64_t idx_record_footage_us(const json_t *rec);
 
 /* Raw operations used by every part of the schema. */
 int idx_get_raw(idx *ix, enum idx_cf cf, const void *key, size_t klen, cu_buf *val);
@@ -70,6 +83,10 @@ typedef int (*idx_scan_fn)(const char *key, size_t klen, const char *val, size_t
 int idx_scan_prefix(idx *ix, enum idx_cf cf, const void *prefix, size_t plen, idx_scan_fn fn,
                     void *ud);
 
+/* Iterates from key start (inclusive) while keys begin with start's first
+ * plen bytes. */
+int idx_scan_from_prefix(idx *ix, enum idx_cf cf, const void *start, size_t slen, size_t plen,
+                         idx_scan_fn fn, void *ud);
 /* Iterates from key start (inclusive) to the end of the column family. */
 int idx_scan_from(idx *ix, enum idx_cf cf, const void *start, size_t slen, idx_scan_fn fn, void *ud);
 /* The last key of a column family; CU_ENOTFOUND if it is empty. */

@@ -23,6 +23,7 @@
 
 #include "b64.h"
 #include "cu_limits.h"
+#include "cases.h"
 #include "err.h"
 #include "fsutil.h"
 #include "hash.h"
@@ -795,9 +796,20 @@ static int finish_commit(tus *t, const char *id, json_t *rec) {
     if (t->jq && t->lg) job_batch_add(t->jq, b, "stamp", cu_json_str(ev, "id"), NULL);
     if (t->jq) rendition_jobs_add(t->jq, b, cu_json_str(ev, "id"));
     if (t->lg) {
-      json_t *event = ingested_event(ev);
-      rc = ledger_commit(t->lg, b, &event, 1, NULL);
-      json_decref(event);
+      json_t *events[3] = {ingested_event(ev)};
+      int n = 1;
+      const char *case_id = cu_json_str(ev, "case_id");
+      json_t *probe = NULL;
+      /* Cases are never deleted: only a case not there yet needs the lock. */
+      bool locked = case_id && idx_case_get(t->ix, case_id, &probe) == CU_ENOTFOUND;
+      json_decref(probe);
+      if (locked) cases_lock();
+      if (case_id)
+        rc = cases_batch_ingest(t->ix, b, case_id, cu_json_str(ev, "id"),
+                                json_object_get(ev, "uploaded_by"), events, &n);
+      if (!rc) rc = ledger_commit(t->lg, b, events, n, NULL);
+      if (locked) cases_unlock();
+      for (int i = 0; i < n; i++) json_decref(events[i]);
     } else {
       rc = idx_batch_commit(t->ix, b);
     }

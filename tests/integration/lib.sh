@@ -34,6 +34,7 @@ set -euo pipefail
 
 : "${CUSTOS:?CUSTOS must point at the custos binary}"
 T=$(mktemp -d "${CUSTOS_TEST_TMP:-/tmp}/custos-it.XXXXXX")
+export XDG_CONFIG_HOME="$T/config" # custos get pins ledger keys there, not in the real home
 HOME_DIR="$T/var"
 SERVER_PID=""
 SERVER_LOG="$T/server.log"

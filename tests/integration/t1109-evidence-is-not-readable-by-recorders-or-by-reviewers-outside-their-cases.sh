@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # t1109: evidence reads (listing, one record, content) are for legal and
-# admin tokens: a reviewer (for now) and a recorder, even the one that
-# uploaded it, get 403 with no evidence data; no token is 401.
+# admin tokens and for reviewers assigned to a case holding the item: a
+# reviewer with no case and a recorder, even the one that uploaded it, get
+# 403 with no evidence data; no token is 401. (t5001: assigned reviewers.)
 . "$(dirname "$0")/lib.sh"
 
 get() { # get TOKEN PATH [curl args]
