@@ -3,6 +3,7 @@
 #define API_INT_H
 
 #include <microhttpd.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -12,6 +13,7 @@
 #include "scrub.h"
 #include "ledger.h"
 #include "json.h"
+#include "rendition_job.h"
 #include "store.h"
 #include "tsa.h"
 #include "tus.h"
@@ -68,6 +70,10 @@ struct req {
   int64_t started_us;
   int status;
   void *state; /* route-owned (a tus_patch, say) */
+  /* Set by a handler that suspended the connection to work off the event
+   * loop; called (once) when it is resumed, to queue the response. */
+  int (*resumed)(req *r);
+  bool suspended; /* by its handler, until resumed (touched on the MHD thread only) */
 };
 
 struct api {
@@ -81,6 +87,9 @@ struct api {
   char *home;
   int64_t max_upload;
   const char *public_url; /* NULL, or scheme://host[:port][/prefix] without a trailing / */
+  rendition_ctx *rend;    /* for clips, made on request */
+  atomic_int stopping;    /* set at shutdown: work off the event loop gives up */
+  atomic_int suspended;   /* connections suspended now (MHD must not stop with any) */
 };
 
 /* Request headers and query arguments (NULL when absent). */
@@ -144,5 +153,6 @@ extern const route scrub_routes[];
 extern const route job_routes[];
 extern const route stats_routes[];
 extern const route case_routes[];
+extern const route clip_routes[];
 
 #endif

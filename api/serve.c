@@ -237,7 +237,8 @@ int serve_object(req *r, const serve_item *it) {
   }
   const char *h[] = {"ETag", etag, "Repr-Digest", digest, "Accept-Ranges", "bytes",
                      "Content-Type", it->content_type, "Content-Disposition", disp,
-                     "Cache-Control", "private, no-transform", NULL, NULL, NULL};
+                     "Cache-Control", "private, no-transform", "Custos-Rendition", it->what,
+                     NULL, NULL, NULL};
   if (etag_matches(req_header(r, "If-None-Match"), etag)) {
     close(fd);
     return respond(r, 304, NULL, "", 0, h);
@@ -259,14 +260,15 @@ int serve_object(req *r, const serve_item *it) {
   }
   if (n > 1) { /* the parts carry the type; the whole is multipart */
     const char *hm[] = {"ETag", etag, "Repr-Digest", digest, "Accept-Ranges", "bytes",
-                        "Content-Disposition", disp, "Cache-Control", "private, no-transform", NULL};
+                        "Content-Disposition", disp, "Cache-Control", "private, no-transform",
+                        "Custos-Rendition", it->what, NULL};
     return respond_multipart(r, fd, size, it->content_type, rs, n, hm);
   }
   if (n == 1) {
     snprintf(crange, sizeof crange, "bytes %llu-%llu/%llu", (unsigned long long)rs[0].off,
              (unsigned long long)(rs[0].off + rs[0].len - 1), (unsigned long long)size);
-    h[12] = "Content-Range";
-    h[13] = crange;
+    h[14] = "Content-Range";
+    h[15] = crange;
     return respond_fd(r, 206, fd, rs[0].off, rs[0].len, h);
   }
   return respond_fd(r, 200, fd, 0, size, h);

@@ -29,6 +29,7 @@
 #include "fsutil.h"
 #include "log.h"
 #include "probe_job.h"
+#include "clip_make.h"
 #include "rendition_job.h"
 #include "stamp_job.h"
 #include "timeu.h"
@@ -47,7 +48,7 @@ const char *req_query(req *r, const char *name) {
 static const char tus_exposed[] =
     "Upload-Offset, Upload-Length, Location, Tus-Version, Tus-Resumable, Tus-Max-Size, "
     "Tus-Extension, Upload-Metadata, Upload-Defer-Length, Upload-Concat, Upload-Expires, "
-    "Custos-Evidence-Id, Custos-SHA256, Repr-Digest, Content-Range, ETag";
+    "Custos-Evidence-Id, Custos-SHA256, Custos-Rendition, Repr-Digest, Content-Range, ETag";
 
 int respond_response(req *r, int status, struct MHD_Response *resp, const char *const *headers) {
   if (!resp) return cu_error(CU_EIO, "cannot create a response");
@@ -159,7 +160,7 @@ static const route misc_routes[] = {
 };
 
 static const route *const tables[] = {upload_routes, evidence_routes, ledger_routes, scrub_routes,
-                                      job_routes,    token_routes,    case_routes,     stats_routes,
+                                      job_routes,    token_routes,    case_routes,   clip_routes,     stats_routes,
                                       misc_routes};
 
 /* Matches url against pattern, capturing {} segments. */
@@ -278,6 +279,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     begin(r);
     return MHD_YES;
   }
+  if (r->resumed) {
+    int (*fn)(req *) = r->resumed;
+    r->resumed = NULL;
+    r->suspended = false;
+    fn(r);
+    if (!r->responded) respond_error(r, cu_error(CU_EIO, "internal error: no response was produced"), NULL);
+    return MHD_YES;
+  }
   if (*upload_data_size) {
     size_t n = *upload_data_size;
     *upload_data_size = 0;
@@ -298,7 +307,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     } else {
       r->rt->end(r);
     }
-    if (!r->responded) {
+    if (!r->responded && !r->suspended) {
       cu_error(CU_EIO, "internal error: no response was produced");
       respond_error(r, CU_EIO, NULL);
     }
@@ -552,6 +561,9 @@ int api_run(const api_config *cfg) {
                       .verdicts_final = true, .idle_priority = true, .on_failed = rendition_job_failed}
       RENDITION("framehash"), RENDITION("master"), RENDITION("access"), RENDITION("poster"),
 #undef RENDITION
+      {.kind = "clip_check", .run = clip_check_job_run, .ud = &rend, .time_limit_us = media_limit,
+       .verdicts_final = true, .idle_priority = true, .max_attempts = -1, .backoff_us = 2000000,
+       .max_backoff_us = 120000000},
   };
   job_opts jo = {.workers = cfg->workers, .max_attempts = 3, .backoff_us = 5000000,
                  .time_limit_us = (int64_t)cfg->job_time_limit_s * 1000000};
@@ -559,6 +571,7 @@ int api_run(const api_config *cfg) {
     goto done;
   stamp.jq = a.jq;
   rend.jq = a.jq;
+  a.rend = &rend;
   if ((rc = rendition_work_sweep(work))) goto done;
 
   char *spool = cu_path_join(home, "spool"), *quar = cu_path_join(home, "quarantine");
@@ -579,7 +592,8 @@ int api_run(const api_config *cfg) {
   if ((rc = scrub_start(&a.scrub, a.ix, a.st, a.lg, &so))) goto done;
 
   if ((rc = parse_listen(cfg->listen, &ai))) goto done;
-  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+  unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                   MHD_ALLOW_SUSPEND_RESUME;
   if (ai->ai_family == AF_INET6) flags |= MHD_USE_IPv6;
   d = MHD_start_daemon(flags, 0, NULL, NULL, on_request, &a,
                        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL, /* first, to catch all */
@@ -619,6 +633,10 @@ done:
     pthread_join(sweep_thread, NULL);
   }
   if (d) {
+    /* Clips being made give up and answer, so no connection is suspended
+     * when the daemon stops (libmicrohttpd forbids it). */
+    atomic_store(&a.stopping, 1);
+    while (atomic_load(&a.suspended) > 0) usleep(10 * 1000);
     MHD_socket ls = MHD_quiesce_daemon(d);
     if (ls != MHD_INVALID_SOCKET) close(ls);
     /* A grace period for short requests; long uploads are parked. */

@@ -26,6 +26,7 @@ int cmd_show(int argc, char **argv);
 int cmd_case(int argc, char **argv);
 int cmd_get(int argc, char **argv);
 int cmd_events(int argc, char **argv);
+int cmd_clip(int argc, char **argv);
 int cmd_timestamp(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_scrub(int argc, char **argv);

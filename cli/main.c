@@ -19,6 +19,7 @@ static const struct command {
     {"show", cmd_show, "show one evidence record"},
     {"case", cmd_case, "create, list, show and change cases; link evidence; assign reviewers"},
     {"get", cmd_get, "download an original, proved by its SHA-256 and the signed ledger"},
+    {"clip", cmd_clip, "save a part of a recording as MP4 (copy or --exact) and prove it"},
     {"events", cmd_events, "show an item's chain of custody from its ledger events"},
     {"timestamp", cmd_timestamp, "download an original's RFC 3161 time-stamp token"},
     {"verify", cmd_verify, "check a stopped server's data offline: objects, ledger, tokens"},

@@ -28,7 +28,7 @@
  *   what = "original"  its "ingested" event;
  *   any other `what`   a rendition kind ("master", "access", "framehash",
  *                      "poster", or a clip kind such as
- *                      "clip/copy/90000-120000"): its "rendition" event of
+ *                      "clip:copy:90000:120000"): its "rendition" event of
  *                      that kind.
  * The event's exact bytes (base64 "data" of GET /v1/evidence/{id}/events)
  * are decoded, matched on "type", "evidence", "sha256" (and "kind"), and

@@ -142,3 +142,47 @@ int cu_parse_i64(const char *s, int64_t *out, int allow_negative) {
   *out = neg ? -v : v;
   return 0;
 }
+
+int cu_parse_clock(const char *s, int64_t *out) {
+  /* Up to three fields (h:m:s), the last with up to six decimals. */
+  int64_t f[3] = {0, 0, 0}, frac = 0;
+  int nf = 0, fd = 0;
+  const char *p = s;
+  if (!s || !*s) return cu_error(CU_EINVAL, "a time is empty");
+  for (;;) {
+    if (nf == 3) return cu_error(CU_EINVAL, "'%.32s' has too many ':' fields", s);
+    if (*p < '0' || *p > '9') return cu_error(CU_EINVAL, "'%.32s' is not a time: give seconds (90.5) or HH:MM:SS.mmm", s);
+    int64_t v = 0;
+    int digits = 0;
+    while (*p >= '0' && *p <= '9') {
+      if (++digits > 12) return cu_error(CU_EINVAL, "'%.32s' is too large a time", s);
+      v = v * 10 + (*p++ - '0');
+    }
+    f[nf++] = v;
+    if (*p == ':') {
+      p++;
+      continue;
+    }
+    break;
+  }
+  if (*p == '.') {
+    p++;
+    if (*p < '0' || *p > '9') return cu_error(CU_EINVAL, "'%.32s' has no digits after its '.'", s);
+    while (*p >= '0' && *p <= '9') {
+      if (fd < 6) {
+        frac = frac * 10 + (*p - '0');
+        fd++;
+      }
+      p++;
+    }
+  }
+  if (*p) return cu_error(CU_EINVAL, "'%.32s' is not a time: give seconds (90.5) or HH:MM:SS.mmm", s);
+  for (; fd < 6; fd++) frac *= 10;
+  int64_t h = 0, m = 0, sec = f[nf - 1];
+  if (nf == 3) h = f[0], m = f[1];
+  if (nf == 2) m = f[0];
+  if (nf > 1 && (sec >= 60 || (nf == 3 && m >= 60)))
+    return cu_error(CU_EINVAL, "'%.32s': minutes and seconds after a ':' must be below 60", s);
+  *out = ((h * 60 + m) * 60 + sec) * 1000000 + frac;
+  return 0;
+}

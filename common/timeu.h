@@ -18,6 +18,10 @@ int cu_time_parse_rfc3339(const char *s, int64_t *out);
 #define CU_HTTPDATE_LEN 40
 void cu_time_httpdate(int64_t us, char out[CU_HTTPDATE_LEN]);
 
+/* A time within a recording: seconds ("90", "90.25") or clock time
+ * ("1:30", "00:01:30.250"), to microseconds; CU_EINVAL with the reason. */
+int cu_parse_clock(const char *s, int64_t *out);
+
 /* Strict decimal integer: digits only (a leading '-' if allow_negative),
  * no overflow, nothing after. */
 int cu_parse_i64(const char *s, int64_t *out, int allow_negative);
