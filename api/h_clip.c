@@ -31,6 +31,8 @@ typedef struct {
 static int answer(req *r, json_t *rec, int rc, const char *err) {
   if (rc) {
     if (err) cu_error(rc, "%s", err);
+    if (atomic_load(&r->a->stopping))
+      return respond_status(r, 503, "unavailable", "the server is shutting down, so the clip was not finished; ask again when it is back", NULL);
     if (rc == CU_ECORRUPT)
       return respond_status(r, 422, "unprocessable", cu_errmsg(), NULL);
     return respond_error(r, rc, NULL);

@@ -256,6 +256,8 @@ static void progress_at(clip *c, int slot, int64_t ts) {
   ctl->progress(ctl->progress_ud, c->prog_base + c->prog_span * f);
 }
 
+static void sane_ts(AVPacket *p);
+
 /* ---- streams and seeking ---- */
 
 /* The first stream of a type (not a cover picture); with need_decoder,
@@ -327,19 +329,24 @@ static int locate(clip *c) {
     bool from_begin = target <= begin;
     if (from_begin) target = begin;
     if ((rc = seek_lead(c, target))) return rc;
-    bool have = false, after = false;
-    int64_t hp = 0, hd = 0, ap = 0, ad = 0;
+    bool have = false, after = false, ended = false;
+    int64_t hp = 0, hd = 0, ap = 0, ad = 0, last_end = INT64_MIN;
     for (;;) {
       int err = av_read_frame(c->in.ic, c->pkt);
       mio_stopped(&c->in.io);
       if ((rc = mio_own_failure(&c->in.io, "finding the keyframe"))) return rc;
       if (err == AVERROR(EAGAIN)) continue;
-      if (err < 0) break;
+      if (err < 0) {
+        ended = true;
+        break;
+      }
       AVPacket *p = c->pkt;
       bool stop = false;
+      sane_ts(p);
       if (p->stream_index == c->s[c->lead].index) {
         int64_t ts = p->pts != AV_NOPTS_VALUE ? p->pts : p->dts;
         if (ts != AV_NOPTS_VALUE) timed = true;
+        if (ts != AV_NOPTS_VALUE && ts + p->duration > last_end) last_end = ts + p->duration;
         if (ts != AV_NOPTS_VALUE && (p->flags & AV_PKT_FLAG_KEY)) {
           if (ts <= start) {
             have = true, hp = p->pts, hd = p->dts;
@@ -354,6 +361,11 @@ static int locate(clip *c) {
       av_packet_unref(p);
       if (stop) break;
     }
+    /* A file that declares no duration: start may be past its end. */
+    if (have && ended && last_end <= start)
+      return cu_error(CU_EINVAL, "start (%.3f s) is not inside the recording, which ends at %.3f s",
+                      secs(c->start_us - c->rec_start_us),
+                      secs(to_tb(last_end, tb, AV_TIME_BASE_Q) - c->rec_start_us));
     if (have || (from_begin && after)) {
       c->anchor_pts = have ? hp : ap;
       c->anchor_dts = have ? hd : ad;

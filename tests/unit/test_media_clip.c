@@ -66,6 +66,8 @@ static int make_fixtures(void) {
                         fx("gop2.mp4"),
                         NULL};
   const char *ts[] = {"-i", fx("gop2.mp4"), "-c", "copy", "-f", "mpegts", fx("gop2.ts"), NULL};
+  /* As a live recorder writes Matroska: no duration, no index (cues). */
+  const char *live[] = {"-i", fx("gop2.mp4"), "-c", "copy", "-live", "1", fx("live.mkv"), NULL};
   /* The same pictures, encoded again: other bytes, other decoded frames. */
   const char *other[] = {"-f",
                          "lavfi",
@@ -130,10 +132,10 @@ static int make_fixtures(void) {
   const char *rot[] = {"-i",        fx("flat.mp4"), "-c", "copy", "-metadata:s:v:0",
                        "rotate=90", fx("rot.mp4"),  NULL};
 
-  if (run_ffmpeg(gop2) || run_ffmpeg(ts) || run_ffmpeg(other) || run_ffmpeg(fh) ||
-      run_ffmpeg(md5) || run_ffmpeg(audio) || run_ffmpeg(afh) || run_ffmpeg(pcm) ||
-      run_ffmpeg(ffv1) || run_ffmpeg(still) || run_ffmpeg(sfh) || run_ffmpeg(flat) ||
-      run_ffmpeg(rot))
+  if (run_ffmpeg(gop2) || run_ffmpeg(ts) || run_ffmpeg(live) || run_ffmpeg(other) ||
+      run_ffmpeg(fh) || run_ffmpeg(md5) || run_ffmpeg(audio) || run_ffmpeg(afh) ||
+      run_ffmpeg(pcm) || run_ffmpeg(ffv1) || run_ffmpeg(still) || run_ffmpeg(sfh) ||
+      run_ffmpeg(flat) || run_ffmpeg(rot))
     return -1;
   /* The first 30%: the index (moov, written last) is missing. */
   if (copy_prefix(fx("gop2.mp4"), fx("truncated.mp4"), 30)) return -1;
@@ -422,6 +424,21 @@ static void test_media_clip__copy_from_mpegts_compares_the_payload(void **state)
   assert_int_equal(num(x, "frames_checked"), num(r, "video_frames"));
   json_decref(x);
   json_decref(r);
+}
+
+/* No duration to check the range against and no index to seek with: the
+ * keyframe is found by reading, and a start past the end is still refused. */
+static void test_media_clip__without_duration_or_index(void **state) {
+  json_t *r = clip_ok("live.mkv", "live-clip.mp4", 3.1, 5.0, MEDIA_CLIP_COPY), *x = NULL;
+  assert_true(near(real(r, "actual_start_s"), 2.0, 0.05));
+  assert_null(json_object_get(r, "recording_duration_s"));
+  assert_true(cu_json_bool(json_object_get(r, "check"), "identical", false));
+  assert_int_equal(media_clip_check_frames(fx("live-clip.mp4"), fx("gop2.fh"), NULL, &x), 0);
+  assert_int_equal(num(x, "first_original_frame"), 2 * FPS);
+  json_decref(x);
+  json_decref(r);
+  assert_int_equal(clip_fails("live.mkv", 20, 30, MEDIA_CLIP_COPY), CU_EINVAL);
+  assert_non_null(strstr(cu_errmsg(), "not inside the recording"));
 }
 
 static void test_media_clip__copy_keeps_rotation_and_pixel_shape(void **state) {
@@ -770,6 +787,7 @@ int main(void) {
       cmocka_unit_test(test_media_clip__copy_starts_on_the_keyframe_before_start),
       cmocka_unit_test(test_media_clip__copy_packets_are_the_originals),
       cmocka_unit_test(test_media_clip__copy_from_mpegts_compares_the_payload),
+      cmocka_unit_test(test_media_clip__without_duration_or_index),
       cmocka_unit_test(test_media_clip__copy_keeps_rotation_and_pixel_shape),
       cmocka_unit_test(test_media_clip__exact_is_frame_accurate),
       cmocka_unit_test(test_media_clip__audio_only),
