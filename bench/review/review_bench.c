@@ -180,8 +180,8 @@ static struct {
     .devices = 200,
     .officers = 2000,
     .case_items = 1000,
-    .queries = 2000,
-    .case_reps = 300,
+    .queries = 1000,
+    .case_reps = 200,
     .http_queries = 1000,
     .case_share = 0.3,
     .target_device_us = 2000,
@@ -197,8 +197,8 @@ static void usage(FILE *f) {
           "  --officers N       officers (default 2000)\n"
           "  --case-items N     items linked into the big case (default 1000)\n"
           "  --case-share F     share of records in a small incident case (default 0.3)\n"
-          "  --queries N        device time-range queries per pass (default 2000)\n"
-          "  --case-reps N      case listings per pass (default 300)\n"
+          "  --queries N        device time-range queries per pass (default 1000)\n"
+          "  --case-reps N      case listings per pass (default 200)\n"
           "  --no-compact       skip the compaction (and the cold pass)\n"
           "  --reuse            DIR already holds a loaded index from an earlier run with\n"
           "                     the same --records/--devices/--case-items: skip the load\n"
@@ -270,6 +270,10 @@ static void parse_args(int argc, char **argv) {
     exit(2);
   }
   if (opt.case_items > opt.records) opt.case_items = opt.records;
+  if (opt.case_items > 1000) {
+    fprintf(stderr, "review_bench: --case-items: at most 1000 (one page)\n");
+    exit(2);
+  }
 }
 
 /* ---- the synthetic archive ---------------------------------------------- */
@@ -676,6 +680,80 @@ static pass_result run_case(idx *ix, long reps, bool encode) {
   return r;
 }
 
+/* Where a listing's time goes, per record, on the warm index: the whole
+ * idx_evidence_get (RocksDB get of the record, JSON parse, the prefix scan
+ * of evidence_case that fills "cases"), the parse alone (of the same
+ * records' canonical bytes), and the case's key scan alone. */
+static void breakdown(idx *ix, long reps) {
+  idx_query q;
+  idx_query_init(&q);
+  q.case_id = BIG_CASE;
+  q.limit = 1000;
+  json_t *items = NULL;
+  char *next = NULL;
+  int rc = idx_evidence_list(ix, &q, &items, &next);
+  if (rc) die("idx_evidence_list (case)", rc);
+  free(next);
+  size_t n = json_array_size(items);
+  char **raw = xcalloc(n, sizeof *raw);
+  size_t *rawn = xcalloc(n, sizeof *rawn);
+  double bytes = 0;
+  for (size_t i = 0; i < n; i++) {
+    json_t *r = json_deep_copy(json_array_get(items, i));
+    json_object_del(r, "cases");
+    raw[i] = cu_json_canon(r, &rawn[i]);
+    bytes += (double)rawn[i];
+    json_decref(r);
+  }
+  samples get = {0}, parse = {0}, freeing = {0}, keys = {0};
+  for (long rep = 0; rep < reps; rep++) {
+    int64_t t0 = now_ns();
+    for (size_t i = 0; i < n; i++) {
+      json_t *r = NULL;
+      if ((rc = idx_evidence_get(ix, cu_json_str(json_array_get(items, i), "id"), &r)))
+        die("idx_evidence_get", rc);
+      json_decref(r);
+    }
+    int64_t t1 = now_ns();
+    samples_add(&get, (t1 - t0) / (int64_t)n);
+    json_t **parsed = xcalloc(n, sizeof *parsed);
+    t0 = now_ns();
+    for (size_t i = 0; i < n; i++)
+      if ((rc = cu_json_parse(raw[i], rawn[i], &parsed[i]))) die("cu_json_parse", rc);
+    t1 = now_ns();
+    samples_add(&parse, (t1 - t0) / (int64_t)n);
+    t0 = now_ns();
+    for (size_t i = 0; i < n; i++)
+      json_decref(parsed[i]);
+    samples_add(&freeing, (now_ns() - t0) / (int64_t)n);
+    free(parsed);
+    uint64_t cnt = 0;
+    t0 = now_ns();
+    if ((rc = idx_case_evidence_count(ix, BIG_CASE, &cnt))) die("idx_case_evidence_count", rc);
+    samples_add(&keys, now_ns() - t0);
+  }
+  printf("   per record (median of %ld rounds over the case's %zu records, %.0f bytes each):\n"
+         "     idx_evidence_get %.1f us, of which parsing the JSON (cu_json_parse of the same bytes)\n"
+         "     %.1f us and freeing it %.1f us; the rest is the RocksDB get and the evidence_case\n"
+         "     scan that fills \"cases\" (an iterator per record)\n"
+         "   the case's 1,000 keys alone (idx_case_evidence_count): %.0f us\n",
+         reps, n, bytes / (double)n, (double)pct(&get, 0.5) / 1e3, (double)pct(&parse, 0.5) / 1e3,
+         (double)pct(&freeing, 0.5) / 1e3, (double)pct(&keys, 0.5) / 1e3);
+  kv("breakdown.get_us", (double)pct(&get, 0.5) / 1e3);
+  kv("breakdown.parse_us", (double)pct(&parse, 0.5) / 1e3);
+  kv("breakdown.free_us", (double)pct(&freeing, 0.5) / 1e3);
+  kv("breakdown.case_keys_us", (double)pct(&keys, 0.5) / 1e3);
+  for (size_t i = 0; i < n; i++)
+    free(raw[i]);
+  free(raw);
+  free(rawn);
+  free(get.v);
+  free(parse.v);
+  free(freeing.v);
+  free(keys.v);
+  json_decref(items);
+}
+
 /* ---- compaction (RocksDB directly: the index has no call for it) -------- */
 
 static double compact(const char *dir, long *l0_before) {
@@ -868,6 +946,7 @@ int main(int argc, char **argv) {
   print_pass("(a) device, warm (same queries again)", "device.warm", &a2, true);
   b2 = run_case(ix, opt.case_reps, true);
   print_pass("(b) case, warm", "case.warm", &b2, true);
+  breakdown(ix, 20);
   idx_close(ix);
 
   if (opt.queries_out) {
