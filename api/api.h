@@ -4,6 +4,8 @@
 
 #include <stdint.h>
 
+#include "gov.h"
+
 typedef struct {
   const char *home;        /* data directory (created on first start) */
   const char *listen;      /* "HOST:PORT"; port 0 picks a free port */
@@ -26,6 +28,8 @@ typedef struct {
   int media_time_limit_s;  /* the same for masters, access copies, frame hashes */
   int access_max_side;     /* access copies: longest side in pixels */
   int media_threads;       /* threads of one media job; 0 = number of cores */
+  gov_config governance;   /* retention categories; whether exports need approval */
+  int retention_sweep_s;   /* how often the retention sweep proposes deletions */
 } api_config;
 
 void api_config_defaults(api_config *cfg);

@@ -9,6 +9,7 @@
 
 #include "buf.h"
 #include "idx.h"
+#include "gov.h"
 #include "job.h"
 #include "scrub.h"
 #include "ledger.h"
@@ -88,6 +89,7 @@ struct api {
   int64_t max_upload;
   const char *public_url; /* NULL, or scheme://host[:port][/prefix] without a trailing / */
   rendition_ctx *rend;    /* for clips, made on request */
+  gov *gov;               /* holds, retention, two-person requests */
   atomic_int stopping;    /* set at shutdown: work off the event loop gives up */
   atomic_int suspended;   /* connections suspended now (MHD must not stop with any) */
 };
@@ -121,6 +123,8 @@ typedef struct {
   const char *what;         /* "original", a rendition kind, or a clip's kind */
 } serve_item;
 int serve_object(req *r, const serve_item *it);
+/* 1 with a 410 (and the tombstone) queued if the item was deleted, else 0. */
+int evidence_gone(req *r, const json_t *rec);
 
 /* Auth. */
 int auth_resolve(api *a, const char *authorization, principal *out);
@@ -154,5 +158,6 @@ extern const route job_routes[];
 extern const route stats_routes[];
 extern const route case_routes[];
 extern const route clip_routes[];
+extern const route gov_routes[];
 
 #endif

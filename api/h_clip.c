@@ -105,8 +105,9 @@ static int clip(req *r) {
     return respond_status(r, 400, "invalid", "end must be after start", NULL);
   json_t *ev = NULL;
   int rc = idx_evidence_get(r->a->ix, r->param[0], &ev);
-  json_decref(ev);
   if (rc) return respond_error(r, rc, NULL);
+  if (evidence_gone(r, ev)) return json_decref(ev), 0;
+  json_decref(ev);
 
   char kind[CLIP_KIND_LEN];
   clip_kind(&q, kind);

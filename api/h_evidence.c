@@ -76,6 +76,9 @@ static int get_one(req *r) {
     return respond_error(r, rc, NULL);
   }
   json_object_set_new(rec, "renditions", rend);
+  json_t *ret = NULL, *holds = NULL;
+  if (!gov_retention(r->a->gov, rec, &ret)) json_object_set_new(rec, "retention", ret);
+  if (!gov_holds_covering(r->a->gov, r->param[0], &holds)) json_object_set_new(rec, "holds", holds);
   rc = respond_json(r, 200, rec, NULL);
   json_decref(rec);
   return rc;
@@ -128,11 +131,29 @@ static int find_rendition(req *r, const char *id, const char *kind, json_t **out
   return respond_status(r, 404, code, msg, NULL);
 }
 
+int evidence_gone(req *r, const json_t *rec) {
+  const char *st = cu_json_str(rec, "state");
+  if (!st || strcmp(st, "deleted")) return 0;
+  const json_t *d = json_object_get(rec, "deletion");
+  json_t *o = json_object();
+  cu_json_set_str(o, "error", "gone");
+  char msg[600];
+  snprintf(msg, sizeof msg, "evidence %s was deleted at %s on request %s (\"%s\"), approved by %s; its record and ledger events remain",
+           cu_json_str(rec, "id"), cu_json_str(d, "deleted_at"), cu_json_str(d, "request"), cu_json_str(d, "reason"),
+           cu_json_str(json_object_get(d, "approved_by"), "user"));
+  cu_json_set_str(o, "detail", msg);
+  json_object_set(o, "record", (json_t *)rec);
+  respond_json(r, 410, o, NULL);
+  json_decref(o);
+  return 1;
+}
+
 static int content(req *r) {
   if (auth_may_read_evidence(r, r->param[0])) return 0;
   json_t *rec = NULL, *rend = NULL;
   int rc = idx_evidence_get(r->a->ix, r->param[0], &rec);
   if (rc) return respond_error(r, rc, NULL);
+  if (evidence_gone(r, rec)) return json_decref(rec), 0;
   const char *rendition = req_query(r, "rendition");
   if (!rendition) rendition = "original";
   bool known = !strcmp(rendition, "original");

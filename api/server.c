@@ -160,7 +160,7 @@ static const route misc_routes[] = {
 };
 
 static const route *const tables[] = {upload_routes, evidence_routes, ledger_routes, scrub_routes,
-                                      job_routes,    token_routes,    case_routes,   clip_routes,     stats_routes,
+                                      job_routes,    token_routes,    case_routes,   clip_routes,   gov_routes,     stats_routes,
                                       misc_routes};
 
 /* Matches url against pattern, capturing {} segments. */
@@ -356,6 +356,8 @@ void api_config_defaults(api_config *cfg) {
   cfg->media_time_limit_s = 12 * 3600;
   cfg->access_max_side = 1280;
   cfg->scrub_idle_s = 3600;
+  gov_config_defaults(&cfg->governance);
+  cfg->retention_sweep_s = 24 * 3600;
 }
 
 static int make_layout(const char *home) {
@@ -442,6 +444,8 @@ static int remember_tsa_ca(api *a) {
 typedef struct {
   api *a;
   int interval_s;
+  int retention_s;       /* the retention sweep's period */
+  int64_t retention_due; /* on cu_mono_us()'s clock */
   pthread_mutex_t mu;
   pthread_cond_t cv;
   bool stop;
@@ -459,10 +463,26 @@ static void *sweeper_main(void *arg) {
     pthread_mutex_unlock(&s->mu);
     int n = 0;
     if (tus_sweep(s->a->tu, cu_now_us(), &n)) cu_err("upload sweep failed: %s", cu_errmsg());
+    if (cu_mono_us() >= s->retention_due) {
+      /* It proposes; a person decides (archive/gov.h). */
+      if (gov_sweep(s->a->gov, cu_now_us(), &n)) cu_err("retention sweep failed: %s", cu_errmsg());
+      s->retention_due = cu_mono_us() + (int64_t)s->retention_s * 1000000;
+    }
     pthread_mutex_lock(&s->mu);
   }
   pthread_mutex_unlock(&s->mu);
   return NULL;
+}
+
+/* An approved deletion's tombstone queues the purge of its bytes in the
+ * same write: a crash between the two cannot forget it. */
+static void queue_purge(void *ud, idx_batch *b, const char *evidence_id) {
+  api *a = ud;
+  job_batch_add(a->jq, b, "purge", evidence_id, NULL);
+}
+
+static int purge_job_run(void *ud, const char *job_id, const json_t *job) {
+  return gov_purge(ud, cu_json_str(job, "evidence") ? cu_json_str(job, "evidence") : "");
 }
 
 static int parse_listen(const char *listen, struct addrinfo **out) {
@@ -500,7 +520,10 @@ int api_run(const api_config *cfg) {
   api a = {0};
   struct MHD_Daemon *d = NULL;
   struct addrinfo *ai = NULL;
-  sweeper sw = {.a = &a, .interval_s = cfg->sweep_interval_s > 0 ? cfg->sweep_interval_s : 60};
+  sweeper sw = {.a = &a, .interval_s = cfg->sweep_interval_s > 0 ? cfg->sweep_interval_s : 60,
+                .retention_s = cfg->retention_sweep_s > 0 ? cfg->retention_sweep_s : 86400};
+  sw.retention_due = cu_mono_us() + (int64_t)sw.retention_s * 1000000;
+  if (sw.retention_s < sw.interval_s) sw.interval_s = sw.retention_s;
   pthread_mutex_init(&sw.mu, NULL);
   pthread_cond_init(&sw.cv, NULL);
   pthread_t sweep_thread;
@@ -538,6 +561,11 @@ int api_run(const api_config *cfg) {
   free(p);
   if (rc) goto done;
 
+  if ((rc = gov_open(&a.gov, a.ix, a.lg, a.st, &cfg->governance))) goto done;
+  gov_set_hooks(a.gov, queue_purge, NULL, &a);
+  const char *categories[GOV_MAX_CATEGORIES + 1];
+  gov_category_names(&cfg->governance, categories);
+
   work = cu_path_join(home, "work");
   int64_t media_limit = (int64_t)cfg->media_time_limit_s * 1000000;
   rendition_ctx rend = {.ix = a.ix, .st = a.st, .lg = a.lg, .work_dir = work,
@@ -561,6 +589,7 @@ int api_run(const api_config *cfg) {
                       .verdicts_final = true, .idle_priority = true, .on_failed = rendition_job_failed}
       RENDITION("framehash"), RENDITION("master"), RENDITION("access"), RENDITION("poster"),
 #undef RENDITION
+      {.kind = "purge", .run = purge_job_run, .ud = a.gov},
       {.kind = "clip_check", .run = clip_check_job_run, .ud = &rend, .time_limit_us = media_limit,
        .verdicts_final = true, .idle_priority = true, .max_attempts = -1, .backoff_us = 2000000,
        .max_backoff_us = 120000000},
@@ -580,7 +609,8 @@ int api_run(const api_config *cfg) {
                    .max_upload = cfg->max_upload,
                    .ttl_us = cfg->upload_ttl_s * 1000000,
                    .reserve_bytes = cfg->reserve_bytes,
-                   .checkpoint_every = CU_CHECKPOINT_BYTES};
+                   .checkpoint_every = CU_CHECKPOINT_BYTES,
+                   .retention_categories = categories};
   rc = tus_open(&a.tu, &tc, a.ix, a.st, a.jq, a.lg);
   free(spool);
   free(quar);
@@ -655,6 +685,7 @@ done:
   ledger_free(a.lg);
   job_queue_free(a.jq);
   tsa_free(a.ts);
+  gov_free(a.gov);
   free(keys);
   free(work);
   tus_free(a.tu);

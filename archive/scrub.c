@@ -231,7 +231,8 @@ static int check_one(const char *id, json_t *rec, void *ud) {
     report(s, id, NULL, rec, NULL, "the record has no valid sha256", w->p);
     return 0;
   }
-  if (scrub_one(w, id, NULL, rec, sha) || scrub_renditions(w, id, sha)) return 1;
+  bool deleted = !strcmp(cu_json_str(rec, "state") ? cu_json_str(rec, "state") : "", "deleted");
+  if (!deleted && (scrub_one(w, id, NULL, rec, sha) || scrub_renditions(w, id, sha))) return 1;
   if (w->background) {
     snprintf(w->last_id, sizeof w->last_id, "%s", id);
     int64_t now = cu_now_us();

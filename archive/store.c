@@ -132,3 +132,14 @@ done:
   free(path);
   return rc;
 }
+
+int store_remove(store *st, const char *sha) {
+  if (!cu_is_sha256_hex(sha)) return cu_error(CU_EINVAL, "not a SHA-256: %.70s", sha);
+  char *p = store_path(st, sha), *dir = cu_xasprintf("%s/sha256/%.2s/%.2s", st->root, sha, sha + 2);
+  int rc = 0;
+  if (unlink(p) < 0 && errno != ENOENT) rc = cu_error_errno(CU_EIO, errno, "cannot remove object %s", sha);
+  if (!rc) rc = cu_fsync_dir(dir);
+  free(p);
+  free(dir);
+  return rc;
+}

@@ -28,6 +28,10 @@ int store_commit(store *st, const char *spool_path, const char *sha256, uint64_t
 bool store_has(store *st, const char *sha256);
 /* Opens an object for reading; the caller closes *fd. CU_ENOTFOUND. */
 int store_open_object(store *st, const char *sha256, int *fd, uint64_t *size);
+/* Removes an object for good (an approved deletion: the only way bytes
+ * leave the store); the directory is fsynced. A missing object is not an
+ * error: the removal is idempotent, so a purge that crashed can run again. */
+int store_remove(store *st, const char *sha256);
 /* The object's path (caller frees); sha256 must be validated hex. */
 char *store_path(store *st, const char *sha256);
 

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "json.h"
+#include "note.h"
 
 typedef struct {
   const char *home;
@@ -27,5 +28,15 @@ typedef struct {
  * message}], warnings: [...]}. An error means they could not run (no such
  * home, or a server still holds it). */
 int verify_home(const verify_opts *o, json_t **report);
+
+/* Shared with bag_verify (custos verify BAG). */
+/* Reads a ledger verifier key (vkey text, one line; a final newline is
+ * allowed) from the file at path. CU_EINVAL if it is not a well-formed
+ * key; the I/O errors of reading it otherwise. */
+int verify_read_vkey(const char *path, char name[NOTE_MAX_ORIGIN + 1], unsigned char pub[32]);
+/* A signed tree head: note carries a valid signature by (name, pub) and its
+ * signed text is a checkpoint, parsed into cp. CU_ECORRUPT with the reason. */
+int verify_checkpoint(const char *note, size_t n, const char *name, const unsigned char pub[32],
+                      note_checkpoint *cp);
 
 #endif

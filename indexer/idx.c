@@ -39,6 +39,9 @@ static const char *cf_names[CF_COUNT] = {
     [CF_RENDITION] = "rendition",
     [CF_CASE] = "case",
     [CF_CASE_USER] = "case_user",
+    [CF_HOLD] = "hold",
+    [CF_HOLD_ON] = "hold_on",
+    [CF_REQUEST] = "request",
 };
 
 static int rocks_error(char *err, const char *what) {

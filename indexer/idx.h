@@ -45,6 +45,11 @@ int idx_evidence_update(idx *ix, const char *id, int (*fn)(json_t *rec, void *ud
  * else the caller put in it). */
 int idx_evidence_update_in(idx *ix, idx_batch *b, const char *id,
                            int (*fn)(json_t *rec, void *ud), void *ud);
+/* The same, committing through commit(b, cud) instead (the ledger's
+ * commit, so that events go into the same write), still under the lock. */
+int idx_evidence_update_by(idx *ix, idx_batch *b, const char *id,
+                           int (*fn)(json_t *rec, void *ud), void *ud,
+                           int (*commit)(idx_batch *b, void *cud), void *cud);
 uint64_t idx_evidence_count(idx *ix);
 /* Every record in id order (oldest first), starting after the id "after"
  * (NULL = from the start). fn borrows rec; > 0 stops, < 0 is an error. */
@@ -70,6 +75,9 @@ int idx_evidence_list(idx *ix, const idx_query *q, json_t **items, char **next);
 void idx_batch_put_rendition(idx_batch *b, const char *evidence_id, const char *kind,
                              const json_t *rec);
 int idx_rendition_get(idx *ix, const char *evidence_id, const char *kind, json_t **out);
+/* Whether a done rendition of an item other than except_evidence is the
+ * object sha256 (a full scan: for purging a deleted item's objects). */
+int idx_rendition_sha_used(idx *ix, const char *sha256, const char *except_evidence, bool *used);
 /* All of an item's renditions as one object, kind -> record (empty if none). */
 int idx_renditions(idx *ix, const char *evidence_id, json_t **out);
 
@@ -97,6 +105,21 @@ typedef struct {
 } idx_case_query;
 /* One page of case records in id order; *next as in idx_evidence_list. */
 int idx_case_list(idx *ix, const idx_case_query *q, json_t **items, char **next);
+
+/* ---- governance: legal holds and two-person requests -------------------
+ * A hold is {id, target: "case"|"evidence", case or evidence, reason,
+ * state: active|released, set_by, set_at, ...}; hold_on keeps the active
+ * ones by what they hold ("c:<case>" or "e:<evidence>" \0 hold id), written
+ * with the record. A request is {id, action, state, ...} (archive/gov.h). */
+void idx_batch_put_hold(idx_batch *b, const json_t *rec);
+int idx_hold_get(idx *ix, const char *id, json_t **out); /* CU_ENOTFOUND */
+/* The active holds on a case or an item ("c" or "e"), as an array. */
+int idx_holds_on(idx *ix, char kind, const char *target, json_t **out);
+int idx_hold_list(idx *ix, bool active_only, json_t **out);
+void idx_batch_put_request(idx_batch *b, const json_t *rec);
+int idx_request_get(idx *ix, const char *id, json_t **out); /* CU_ENOTFOUND */
+/* Requests in id (time) order, optionally only those in one state. */
+int idx_request_list(idx *ix, const char *state, int limit, json_t **out);
 
 /* ---- uploads (tus state) ---------------------------------------------- */
 int idx_upload_get(idx *ix, const char *id, json_t **out);

@@ -138,6 +138,12 @@ int idx_evidence_update(idx *ix, const char *id, int (*fn)(json_t *rec, void *ud
 
 int idx_evidence_update_in(idx *ix, idx_batch *extra, const char *id,
                            int (*fn)(json_t *rec, void *ud), void *ud) {
+  return idx_evidence_update_by(ix, extra, id, fn, ud, NULL, NULL);
+}
+
+int idx_evidence_update_by(idx *ix, idx_batch *extra, const char *id,
+                           int (*fn)(json_t *rec, void *ud), void *ud,
+                           int (*commit)(idx_batch *b, void *cud), void *cud) {
   pthread_mutex_lock(&ix->update_lock);
   json_t *rec = NULL, *before = NULL;
   idx_batch *b = NULL;
@@ -153,7 +159,7 @@ int idx_evidence_update_in(idx *ix, idx_batch *extra, const char *id,
   b = extra ? extra : idx_batch_new(ix);
   idx_totals_note(b, before, rec); /* the probe sets the duration */
   idx_batch_put_json(b, CF_EVIDENCE, id, rec);
-  rc = idx_batch_commit(ix, b);
+  rc = commit ? commit(b, cud) : idx_batch_commit(ix, b);
 done:
   pthread_mutex_unlock(&ix->update_lock);
   if (b != extra) idx_batch_free(b);

@@ -32,6 +32,9 @@ enum idx_cf {
   CF_RENDITION,
   CF_CASE,
   CF_CASE_USER,
+  CF_HOLD,
+  CF_HOLD_ON,
+  CF_REQUEST,
   CF_COUNT
 };
 

@@ -76,3 +76,27 @@ int idx_renditions(idx *ix, const char *evidence_id, json_t **out) {
   *out = all;
   return 0;
 }
+
+typedef struct {
+  const char *sha, *except;
+  bool *used;
+} users_ctx;
+
+static int user_one(const char *key, size_t klen, const char *val, size_t vlen, void *ud) {
+  users_ctx *c = ud;
+  if (klen > CU_ID_LEN && c->except && !memcmp(key, c->except, CU_ID_LEN)) return 0;
+  /* A cheap filter before parsing: the hash must appear in the value. */
+  if (!memmem(val, vlen, c->sha, 64)) return 0;
+  json_t *rec = NULL;
+  if (cu_json_parse(val, vlen, &rec)) return 0;
+  const char *sha = cu_json_str(rec, "sha256"), *state = cu_json_str(rec, "state");
+  if (sha && state && !strcmp(sha, c->sha) && !strcmp(state, "done")) *c->used = true;
+  json_decref(rec);
+  return *c->used ? 1 : 0;
+}
+
+int idx_rendition_sha_used(idx *ix, const char *sha256, const char *except_evidence, bool *used) {
+  *used = false;
+  users_ctx c = {sha256, except_evidence, used};
+  return idx_scan_from(ix, CF_RENDITION, "", 0, user_one, &c);
+}

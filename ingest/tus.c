@@ -210,9 +210,9 @@ int64_t tus_spool_bytes(tus *t) {
 
 /* Checks the metadata a recorder sent and resolves what the evidence
  * record will say. */
-static int resolve_metadata(const tus_principal *who, const json_t *meta, json_t *ev) {
+static int resolve_metadata(const tus *t, const tus_principal *who, const json_t *meta, json_t *ev) {
   static const char *const text_keys[] = {"filename", "device_id", "officer_id",
-                                          "recorded_at", "case_id", "sha256"};
+                                          "recorded_at", "case_id", "sha256", "retention"};
   for (size_t i = 0; i < sizeof text_keys / sizeof *text_keys; i++) {
     json_t *v = json_object_get(meta, text_keys[i]);
     if (v && !json_is_string(v))
@@ -257,6 +257,13 @@ static int resolve_metadata(const tus_principal *who, const json_t *meta, json_t
       return cu_error(CU_EINVAL, "metadata 'sha256' must be 64 hex digits");
     cu_json_set_str(ev, "client_sha256", lower);
   }
+  const char *ret = cu_json_str(meta, "retention");
+  if (ret) {
+    bool known = false;
+    for (const char *const *c = t->cfg.retention_categories; c && *c && !known; c++) known = !strcmp(*c, ret);
+    if (!known) return cu_error(CU_EINVAL, "metadata 'retention' names no configured retention category: '%.64s'", ret);
+    cu_json_set_str(ev, "retention_category", ret);
+  }
   json_object_set(ev, "metadata", (json_t *)meta);
   return 0;
 }
@@ -295,7 +302,7 @@ int tus_create(tus *t, const tus_principal *who, int64_t length, const char *met
   }
   if ((rc = tus_meta_parse(metadata ? metadata : "", &meta))) goto done;
   ev = json_object();
-  if ((rc = resolve_metadata(who, meta, ev))) goto done;
+  if ((rc = resolve_metadata(t, who, meta, ev))) goto done;
   if ((rc = check_space(t, length))) goto done;
 
   char id[CU_ID_LEN + 1];
@@ -753,7 +760,8 @@ static json_t *evidence_record(const char *upload_id, const json_t *rec) {
 /* The ledger's record of the commit: what arrived, from whom, and its hash. */
 static json_t *ingested_event(const json_t *ev) {
   static const char *const copied[] = {"sha256", "size", "filename", "device_id", "officer_id",
-                                       "case_id", "recorded_at", "received_at", "upload_id"};
+                                       "case_id", "recorded_at", "received_at", "upload_id",
+                                       "retention_category"};
   json_t *e = json_object();
   cu_json_set_str(e, "type", "ingested");
   cu_json_set_str(e, "evidence", cu_json_str(ev, "id"));

@@ -36,6 +36,9 @@ typedef struct {
   int64_t ttl_us;          /* unfinished uploads expire this long after their last PATCH */
   int64_t reserve_bytes;   /* free space kept for the index */
   uint64_t checkpoint_every;
+  /* The retention categories metadata "retention" may name (NULL-ended);
+   * NULL = the key is refused. */
+  const char *const *retention_categories;
 } tus_config;
 
 enum tus_state { TUS_ACTIVE, TUS_COMMITTING, TUS_COMPLETED, TUS_QUARANTINED, TUS_GONE };
