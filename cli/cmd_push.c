@@ -37,6 +37,7 @@ static const char help[] =
     "                         may only name its own device; it is the default)\n"
     "  --officer ID           the officer who wore or ran it\n"
     "  --case ID              the case the files belong to\n"
+    "  --retention CATEGORY   the retention category to keep them under\n"
     "  --recorded-at TIME     when recording started (RFC 3339; not with --watch)\n"
     "\n"
     "Transfer:\n"
@@ -149,6 +150,7 @@ int cmd_push(int argc, char **argv) {
     O_DEVICE = 1,
     O_OFFICER,
     O_CASE,
+    O_RETENTION,
     O_RECORDED,
     O_STATE,
     O_RETRIES,
@@ -161,6 +163,7 @@ int cmd_push(int argc, char **argv) {
   static const struct option opts[] = {{"device", required_argument, 0, O_DEVICE},
                                        {"officer", required_argument, 0, O_OFFICER},
                                        {"case", required_argument, 0, O_CASE},
+                                       {"retention", required_argument, 0, O_RETENTION},
                                        {"recorded-at", required_argument, 0, O_RECORDED},
                                        {"state-dir", required_argument, 0, O_STATE},
                                        {"retries", required_argument, 0, O_RETRIES},
@@ -179,6 +182,7 @@ int cmd_push(int argc, char **argv) {
     case O_DEVICE: po.device_id = optarg; break;
     case O_OFFICER: po.officer_id = optarg; break;
     case O_CASE: po.case_id = optarg; break;
+    case O_RETENTION: po.retention = optarg; break;
     case O_RECORDED: po.recorded_at = optarg; break;
     case O_STATE: state_dir = optarg; break;
     case O_RETRIES:

@@ -39,7 +39,14 @@
 
 /* ---- running totals ------------------------------------------------------ */
 
+/* A deleted item (a tombstone) holds no bytes and no footage any more. */
+static bool deleted(const json_t *rec) {
+  const char *st = cu_json_str(rec, "state");
+  return st && !strcmp(st, "deleted");
+}
+
 int64_t idx_record_footage_us(const json_t *rec) {
+  if (deleted(rec)) return 0;
   json_t *d = json_object_get(json_object_get(rec, "media"), "duration_s");
   if (!json_is_number(d)) return 0;
   double s = json_number_value(d);
@@ -49,6 +56,7 @@ int64_t idx_record_footage_us(const json_t *rec) {
 }
 
 static int64_t record_bytes(const json_t *rec) {
+  if (deleted(rec)) return 0;
   int64_t n = cu_json_int(rec, "size", 0);
   return n > 0 ? n : 0;
 }
@@ -311,7 +319,7 @@ static int in_range(const stats_ctx *c, const json_t *rec, int64_t *t) {
 
 static int add_record(stats_ctx *c, const char *id, const json_t *rec) {
   int64_t t;
-  if (!in_range(c, rec, &t)) return 0;
+  if (deleted(rec) || !in_range(c, rec, &t)) return 0;
   sample s = {(uint64_t)record_bytes(rec), (uint64_t)idx_record_footage_us(rec), false, 0};
   /* The lag means something only when the recorder said when it recorded;
    * otherwise recorded_at is the arrival time. A recorder whose clock runs

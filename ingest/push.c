@@ -65,7 +65,7 @@
 
 struct push_client {
   char *server, *token, *state_dir, *uploads_dir, *done_dir;
-  char *device_id, *officer_id, *case_id, *recorded_at;
+  char *device_id, *officer_id, *case_id, *recorded_at, *retention;
   int retries;
   int64_t max_rate, chunk_size;
   volatile sig_atomic_t *stop;
@@ -118,6 +118,7 @@ int push_open(push_client **out, const push_opts *o) {
   p->device_id = dup_or_null(o->device_id);
   p->officer_id = dup_or_null(o->officer_id);
   p->case_id = dup_or_null(o->case_id);
+  p->retention = dup_or_null(o->retention);
   p->recorded_at = dup_or_null(o->recorded_at);
   p->retries = o->retries;
   p->max_rate = o->max_rate;
@@ -154,6 +155,7 @@ void push_free(push_client *p) {
   free(p->device_id);
   free(p->officer_id);
   free(p->case_id);
+  free(p->retention);
   free(p->recorded_at);
   free(p);
   curl_global_cleanup();
@@ -566,6 +568,7 @@ static enum step step_create(upload *u, int *rc) {
   add_meta(&meta, "device_id", p->device_id);
   add_meta(&meta, "officer_id", p->officer_id);
   add_meta(&meta, "case_id", p->case_id);
+  add_meta(&meta, "retention", p->retention);
   add_meta(&meta, "recorded_at", p->recorded_at);
   add_meta(&meta, "sha256", u->sha);
   char *h1 = cu_xasprintf("Upload-Length: %llu", (unsigned long long)u->size);

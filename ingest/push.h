@@ -38,6 +38,7 @@ typedef struct {
   const char *state_dir; /* see the layout above; created if missing */
   /* Metadata sent with every upload (NULL = not sent). */
   const char *device_id, *officer_id, *case_id, *recorded_at;
+  const char *retention; /* the retention category to ask for, or NULL */
   int retries;        /* failed attempts in a row without progress; 0 = forever */
   int64_t max_rate;   /* bytes per second sent, 0 = unlimited */
   int64_t chunk_size; /* bytes per PATCH, 0 = the whole remainder in one */
