@@ -28,6 +28,7 @@ typedef struct {
   int media_time_limit_s;  /* the same for masters, access copies, frame hashes */
   int access_max_side;     /* access copies: longest side in pixels */
   int media_threads;       /* threads of one media job; 0 = number of cores */
+  const char *organization; /* export bags' Source-Organization; NULL = "Custos" */
   gov_config governance;   /* retention categories; whether exports need approval */
   int retention_sweep_s;   /* how often the retention sweep proposes deletions */
 } api_config;

@@ -18,6 +18,7 @@
 #include "store.h"
 #include "tsa.h"
 #include "tus.h"
+#include "export_job.h"
 
 typedef struct api api;
 
@@ -89,6 +90,7 @@ struct api {
   int64_t max_upload;
   const char *public_url; /* NULL, or scheme://host[:port][/prefix] without a trailing / */
   rendition_ctx *rend;    /* for clips, made on request */
+  export_job_ctx *exports; /* export requests and their progress */
   gov *gov;               /* holds, retention, two-person requests */
   atomic_int stopping;    /* set at shutdown: work off the event loop gives up */
   atomic_int suspended;   /* connections suspended now (MHD must not stop with any) */
@@ -128,6 +130,12 @@ int evidence_gone(req *r, const json_t *rec);
 
 /* Auth. */
 int auth_resolve(api *a, const char *authorization, principal *out);
+/* Browser sessions (reads only): a cookie standing for the token in
+ * authorization ("Bearer ..."), valid 8 hours or until the token is revoked. */
+int auth_session_open(const char *authorization, char id_out[48], int64_t *expires_us);
+void auth_session_close(const char *id);
+void auth_session_cookie(const char *cookie_header, char out[48]);
+int auth_resolve_session(api *a, const char *id, principal *out);
 /* Creates a token; *secret is the only copy of the secret (caller frees). */
 int auth_token_create(api *a, const char *role, const char *device, const char *user,
                       const char *created_by, char **secret, json_t **rec);
@@ -159,5 +167,7 @@ extern const route stats_routes[];
 extern const route case_routes[];
 extern const route clip_routes[];
 extern const route gov_routes[];
+extern const route web_routes[];
+extern const route export_routes[];
 
 #endif

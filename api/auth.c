@@ -3,6 +3,7 @@
  * A secret has 256 random bits, so a fast hash is the right one: there is
  * nothing to brute-force. */
 #include <openssl/rand.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,16 +28,7 @@ static int auth_role_bit(const char *role) {
 
 static void copy(char *dst, size_t n, const char *src) { snprintf(dst, n, "%s", src ? src : ""); }
 
-int auth_resolve(api *a, const char *authorization, principal *out) {
-  memset(out, 0, sizeof *out);
-  if (!authorization)
-    return cu_error(CU_EAUTH, "this endpoint needs an 'Authorization: Bearer <token>' header");
-  if (strncasecmp(authorization, "Bearer ", 7))
-    return cu_error(CU_EAUTH, "the Authorization header must use the Bearer scheme");
-  const char *secret = authorization + 7;
-  while (*secret == ' ') secret++;
-  char hash[65];
-  cu_sha256_hex(secret, strlen(secret), hash);
+static int resolve_hash(api *a, const char *hash, principal *out) {
   json_t *rec = NULL;
   int rc = idx_token_get(a->ix, hash, &rec);
   if (rc == CU_ENOTFOUND) return cu_error(CU_EAUTH, "the token is not valid");
@@ -56,6 +48,19 @@ int auth_resolve(api *a, const char *authorization, principal *out) {
   out->tp.device = out->device[0] ? out->device : NULL;
   out->tp.user = out->user[0] ? out->user : NULL;
   return out->role_bit ? 0 : cu_error(CU_EAUTH, "the token has an unknown role");
+}
+
+int auth_resolve(api *a, const char *authorization, principal *out) {
+  memset(out, 0, sizeof *out);
+  if (!authorization)
+    return cu_error(CU_EAUTH, "this endpoint needs an 'Authorization: Bearer <token>' header");
+  if (strncasecmp(authorization, "Bearer ", 7))
+    return cu_error(CU_EAUTH, "the Authorization header must use the Bearer scheme");
+  const char *secret = authorization + 7;
+  while (*secret == ' ') secret++;
+  char hash[65];
+  cu_sha256_hex(secret, strlen(secret), hash);
+  return resolve_hash(a, hash, out);
 }
 
 int auth_token_create(api *a, const char *role, const char *device, const char *user,
@@ -154,4 +159,85 @@ int auth_may_read_case(req *r, const char *case_id) {
            case_id, r->who.user[0] ? r->who.user : "this token");
   respond_status(r, 403, "forbidden", msg, NULL);
   return CU_EDENIED;
+}
+
+/* ---- browser sessions ----------------------------------------------------
+ * A browser cannot put a bearer token on a <video> or <img> request, so the
+ * reviewer page trades its token for a cookie (POST /v1/session). The
+ * cookie is good for reads only (GET, HEAD): it is sent with any request to
+ * this origin, so it must not be able to change anything (CSRF); changes
+ * still need the Authorization header. Sessions live in memory (a restart
+ * logs browsers out) and stand for their token, which is looked up again at
+ * each request, so revoking the token ends them too. */
+#define SESSIONS_MAX 4096
+#define SESSION_TTL_US (8LL * 3600 * 1000000)
+
+typedef struct {
+  char id[48];
+  char token_hash[65];
+  int64_t expires_us;
+} session;
+
+static session sessions[SESSIONS_MAX];
+static pthread_mutex_t sessions_mu = PTHREAD_MUTEX_INITIALIZER;
+
+int auth_session_open(const char *authorization, char id_out[48], int64_t *expires_us) {
+  const char *secret = authorization + 7;
+  while (*secret == ' ') secret++;
+  unsigned char raw[32];
+  if (RAND_bytes(raw, sizeof raw) != 1) return cu_error(CU_EIO, "no randomness for a session");
+  cu_buf s = CU_BUF_INIT(64);
+  cu_b64url_encode(raw, sizeof raw, &s);
+  int64_t now = cu_now_us();
+  pthread_mutex_lock(&sessions_mu);
+  int slot = 0;
+  for (int i = 0; i < SESSIONS_MAX; i++) { /* a free or expired slot, else the oldest */
+    if (sessions[i].expires_us < now) {
+      slot = i;
+      break;
+    }
+    if (sessions[i].expires_us < sessions[slot].expires_us) slot = i;
+  }
+  snprintf(sessions[slot].id, sizeof sessions[slot].id, "%s", s.data);
+  cu_sha256_hex(secret, strlen(secret), sessions[slot].token_hash);
+  sessions[slot].expires_us = now + SESSION_TTL_US;
+  *expires_us = sessions[slot].expires_us;
+  pthread_mutex_unlock(&sessions_mu);
+  snprintf(id_out, 48, "%s", s.data);
+  cu_buf_release(&s);
+  return 0;
+}
+
+void auth_session_close(const char *id) {
+  pthread_mutex_lock(&sessions_mu);
+  for (int i = 0; i < SESSIONS_MAX; i++)
+    if (id && *id && !strcmp(sessions[i].id, id)) memset(&sessions[i], 0, sizeof sessions[i]);
+  pthread_mutex_unlock(&sessions_mu);
+}
+
+/* The custos_session value of a Cookie header, or "". */
+void auth_session_cookie(const char *cookie, char out[48]) {
+  out[0] = '\0';
+  for (const char *p = cookie; p && (p = strstr(p, "custos_session=")); p++) {
+    if (p != cookie && p[-1] != ' ' && p[-1] != ';') continue;
+    p += strlen("custos_session=");
+    size_t n = strcspn(p, "; ");
+    if (n && n < 48) {
+      memcpy(out, p, n);
+      out[n] = '\0';
+    }
+    return;
+  }
+}
+
+int auth_resolve_session(api *a, const char *id, principal *out) {
+  memset(out, 0, sizeof *out);
+  char hash[65] = "";
+  int64_t now = cu_now_us();
+  pthread_mutex_lock(&sessions_mu);
+  for (int i = 0; i < SESSIONS_MAX && *id; i++)
+    if (sessions[i].expires_us >= now && !strcmp(sessions[i].id, id)) memcpy(hash, sessions[i].token_hash, 65);
+  pthread_mutex_unlock(&sessions_mu);
+  if (!hash[0]) return cu_error(CU_EAUTH, "the session has expired or is unknown: sign in again");
+  return resolve_hash(a, hash, out);
 }

@@ -160,8 +160,8 @@ static const route misc_routes[] = {
 };
 
 static const route *const tables[] = {upload_routes, evidence_routes, ledger_routes, scrub_routes,
-                                      job_routes,    token_routes,    case_routes,   clip_routes,   gov_routes,     stats_routes,
-                                      misc_routes};
+                                      job_routes,    token_routes,    case_routes,   clip_routes,   gov_routes,    web_routes,     stats_routes,
+                                      export_routes, misc_routes};
 
 /* Matches url against pattern, capturing {} segments. */
 static bool match_path(const char *pattern, const char *url, req *r) {
@@ -248,7 +248,14 @@ static void begin(req *r) {
   if (r->rt->roles != ROLE_NONE) {
     const char *authz = req_header(r, "Authorization");
     static const char *const www[] = {"WWW-Authenticate", "Bearer realm=\"custos\"", NULL};
-    int rc = auth_resolve(r->a, authz, &r->who);
+    char sid[48] = "";
+    if (!authz) auth_session_cookie(req_header(r, "Cookie"), sid);
+    bool reading = !strcmp(r->method, "GET") || !strcmp(r->method, "HEAD");
+    int rc;
+    if (sid[0] && !reading) /* a cookie rides on any request to us: it may only read */
+      rc = cu_error(CU_EAUTH, "a browser session can only read; changes need the 'Authorization: Bearer' header");
+    else
+      rc = sid[0] ? auth_resolve_session(r->a, sid, &r->who) : auth_resolve(r->a, authz, &r->who);
     if (rc) {
       respond_error(r, rc, www);
       return;
@@ -573,6 +580,8 @@ int api_run(const api_config *cfg) {
                         .time_limit_us = media_limit};
   probe_job_ctx probe = {a.ix, a.st, CU_PROBE_TIMEOUT_SEC, a.lg};
   stamp_job_ctx stamp = {a.ix, a.lg, a.ts, cfg->tsa_url ? cfg->tsa_url : "built-in", NULL};
+  export_job_ctx exp = {.ix = a.ix, .st = a.st, .lg = a.lg, .ts = a.ts, .rend = &rend, .home = home,
+                        .organization = cfg->organization, .mu = PTHREAD_MUTEX_INITIALIZER};
   /* A stamp waits for its TSA however long it is down: retried until done. */
   int64_t stamp_max = (int64_t)(cfg->stamp_retry_max_s > 0 ? cfg->stamp_retry_max_s : 300) * 1000000;
   /* Time limits: the probe has its own deadline inside libavformat, a stamp
@@ -593,6 +602,8 @@ int api_run(const api_config *cfg) {
       {.kind = "clip_check", .run = clip_check_job_run, .ud = &rend, .time_limit_us = media_limit,
        .verdicts_final = true, .idle_priority = true, .max_attempts = -1, .backoff_us = 2000000,
        .max_backoff_us = 120000000},
+      {.kind = "export", .run = export_job_run, .ud = &exp, .time_limit_us = media_limit,
+       .verdicts_final = true, .on_failed = export_job_failed},
   };
   job_opts jo = {.workers = cfg->workers, .max_attempts = 3, .backoff_us = 5000000,
                  .time_limit_us = (int64_t)cfg->job_time_limit_s * 1000000};
@@ -602,6 +613,9 @@ int api_run(const api_config *cfg) {
   rend.jq = a.jq;
   a.rend = &rend;
   if ((rc = rendition_work_sweep(work))) goto done;
+  exp.jq = a.jq;
+  a.exports = &exp;
+  if ((rc = export_job_sweep(&exp))) goto done;
 
   char *spool = cu_path_join(home, "spool"), *quar = cu_path_join(home, "quarantine");
   tus_config tc = {.spool_dir = spool,

@@ -40,6 +40,7 @@ int cmd_verify(int argc, char **argv);
 int cmd_scrub(int argc, char **argv);
 int cmd_jobs(int argc, char **argv);
 int cmd_stats(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 
 /* Prints "custos <cmd>: <message>" to stderr; returns EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -42,6 +42,7 @@ static const char help[] =
     "                        (default 43200)\n"
     "  --access-max-side PX  access copies: longest side in pixels (default 1280)\n"
     "  --media-threads N     threads of one media job (default: number of cores)\n"
+    "  --organization NAME   Source-Organization in export bags (default Custos)\n"
     "  --retention NAME=RULE a retention category (repeatable): RULE is Nd or Ny after\n"
     "                        recording, closed+Nd or closed+Ny after its cases closed,\n"
     "                        or never. Defaults: uncategorized=90d (the default of an\n"
@@ -62,7 +63,7 @@ int cmd_serve(int argc, char **argv) {
   if ((e = getenv("CUSTOS_LISTEN")) && *e) cfg.listen = e;
   enum { O_HOME = 1, O_LISTEN, O_PORTFILE, O_PUBLIC, O_HTTP, O_WORKERS, O_MAX, O_TTL, O_RESERVE, O_SWEEP, O_LOG,
         O_TSA_URL, O_TSA_CA, O_TSA_TIMEOUT, O_STAMP_RETRY, O_ORIGIN, O_SCRUB_RATE, O_SCRUB_IDLE,
-        O_JOB_LIMIT, O_MEDIA_LIMIT, O_ACCESS_SIDE, O_MEDIA_THREADS, O_RETENTION, O_RET_SWEEP };
+        O_JOB_LIMIT, O_MEDIA_LIMIT, O_ACCESS_SIDE, O_MEDIA_THREADS, O_ORGANIZATION, O_RETENTION, O_RET_SWEEP };
   static const struct option opts[] = {
       {"home", required_argument, 0, O_HOME},          {"listen", required_argument, 0, O_LISTEN},
       {"port-file", required_argument, 0, O_PORTFILE}, {"http-threads", required_argument, 0, O_HTTP},
@@ -79,6 +80,7 @@ int cmd_serve(int argc, char **argv) {
       {"media-time-limit", required_argument, 0, O_MEDIA_LIMIT},
       {"access-max-side", required_argument, 0, O_ACCESS_SIDE},
       {"media-threads", required_argument, 0, O_MEDIA_THREADS},
+      {"organization", required_argument, 0, O_ORGANIZATION},
       {"retention", required_argument, 0, O_RETENTION},
       {"retention-sweep", required_argument, 0, O_RET_SWEEP},
       {"help", no_argument, 0, 'h'},                   {0, 0, 0, 0}};
@@ -129,6 +131,11 @@ int cmd_serve(int argc, char **argv) {
       cfg.access_max_side = (int)v;
       break;
     case O_MEDIA_THREADS: if (num(optarg, &v)) return EXIT_USAGE; cfg.media_threads = (int)v; break;
+    case O_ORGANIZATION:
+      if (!*optarg || strlen(optarg) > 256 || strpbrk(optarg, "\r\n"))
+        return cli_usage_error("serve", "--organization must be one line of at most 256 bytes");
+      cfg.organization = optarg;
+      break;
     case O_RETENTION:
       if (gov_config_set(&cfg.governance, optarg)) return cli_usage_error("serve", "%s", cu_errmsg());
       break;

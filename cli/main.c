@@ -34,6 +34,7 @@ static const struct command {
     {"scrub", cmd_scrub, "re-hash every stored object now and report any that changed"},
     {"jobs", cmd_jobs, "list queued, running and failed background jobs (admin)"},
     {"stats", cmd_stats, "recordings, hours, bytes, ingest lag and failed jobs, per group (legal, admin)"},
+    {"export", cmd_export, "export a case as a verifiable BagIt bag (tar or directory; legal, admin)"},
 };
 
 static int usage(FILE *f) {

@@ -42,6 +42,7 @@ static const char *cf_names[CF_COUNT] = {
     [CF_HOLD] = "hold",
     [CF_HOLD_ON] = "hold_on",
     [CF_REQUEST] = "request",
+    [CF_EXPORT] = "export",
 };
 
 static int rocks_error(char *err, const char *what) {

@@ -213,4 +213,18 @@ typedef struct {
 } idx_totals;
 void idx_evidence_totals(idx *ix, idx_totals *out);
 
+/* ---- exports (idx_export.c) --------------------------------------------
+ * An export record {id, case, state, selection, requested_by, ...} keyed
+ * by its id (UUIDv7, so in creation order). Few enough to list by a scan. */
+void idx_batch_put_export(idx_batch *b, const json_t *rec);
+int idx_export_get(idx *ix, const char *id, json_t **out); /* CU_ENOTFOUND */
+/* Every export record in id order, after the id "after" (NULL = from the
+ * start); case_id (may be NULL) keeps only that case's. fn borrows rec and
+ * returns > 0 to stop, < 0 for an error. */
+int idx_export_each(idx *ix, const char *after, const char *case_id,
+                    int (*fn)(const char *id, json_t *rec, void *ud), void *ud);
+/* Each evidence id linked to a case, in id order; fn returns > 0 to stop. */
+int idx_case_evidence_each(idx *ix, const char *case_id,
+                           int (*fn)(const char *evidence_id, void *ud), void *ud);
+
 #endif

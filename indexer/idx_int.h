@@ -35,6 +35,7 @@ enum idx_cf {
   CF_HOLD,
   CF_HOLD_ON,
   CF_REQUEST,
+  CF_EXPORT,
   CF_COUNT
 };
 
