@@ -326,6 +326,9 @@ void scrub_free(scrubber *s) {
   if (!s) return;
   if (s->running_thread) {
     atomic_store(&s->stop, 1);
+    /* The background walk watches preempt while it reads an object (at the
+     * scrub rate, a large one takes minutes): stopping must end that too. */
+    atomic_store(&s->preempt, 1);
     pthread_mutex_lock(&s->mu);
     pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->mu);

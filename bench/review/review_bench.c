@@ -166,11 +166,18 @@ static void evict(const char *dir) {
   closedir(d);
 }
 
+/* Figures for run.sh's summary, as key=value lines (--kv). */
+static FILE *kvf;
+
+static void kv(const char *key, double v) {
+  if (kvf) fprintf(kvf, "%s=%.3f\n", key, v);
+}
+
 /* ---- options ------------------------------------------------------------ */
 
 static struct {
   const char *dir, *kv, *queries_out;
-  long records, batch, devices, officers, case_items, queries, case_reps, http_queries;
+  long records, batch, devices, officers, case_items, queries, case_reps, http_queries, raw_cache_mib;
   double case_share;
   bool no_compact, reuse, strict;
   double target_device_us, target_case_us;
@@ -183,6 +190,7 @@ static struct {
     .queries = 1000,
     .case_reps = 200,
     .http_queries = 1000,
+    .raw_cache_mib = 256,
     .case_share = 0.3,
     .target_device_us = 2000,
     .target_case_us = 10000,
@@ -206,6 +214,8 @@ static void usage(FILE *f) {
           "  --queries-out FILE write --http-queries device queries and the big case as\n"
           "                     lines for the HTTP part ('device DEV FROM TO', 'case ID')\n"
           "  --http-queries N   (default 1000)\n"
+          "  --raw-cache MIB    the bigger block cache of the stored-bytes comparison (default\n"
+          "                     256; it is also run with idx.c's 16)\n"
           "  --kv FILE          also write the figures as key=value lines\n"
           "  --strict           exit 3 when a target is missed\n");
 }
@@ -253,6 +263,7 @@ static void parse_args(int argc, char **argv) {
     else if (!strcmp(a, "--queries")) opt.queries = num_arg(a, v);
     else if (!strcmp(a, "--case-reps")) opt.case_reps = num_arg(a, v);
     else if (!strcmp(a, "--http-queries")) opt.http_queries = num_arg(a, v);
+    else if (!strcmp(a, "--raw-cache")) opt.raw_cache_mib = num_arg(a, v);
     else if (!strcmp(a, "--case-share")) {
       char *end;
       opt.case_share = strtod(v, &end);
@@ -706,6 +717,16 @@ static void breakdown(idx *ix, long reps) {
     json_decref(r);
   }
   samples get = {0}, parse = {0}, freeing = {0}, keys = {0};
+  /* First, while nothing big has just been freed: after a page of records
+   * is freed, the next large allocation (an iterator's arena) makes glibc
+   * consolidate every small free chunk, and this scan takes 10-50 times
+   * as long (malloc_consolidate; see docs/BENCHMARKS.md, "Review"). */
+  for (long rep = 0; rep < reps; rep++) {
+    uint64_t cnt = 0;
+    int64_t t0 = now_ns();
+    if ((rc = idx_case_evidence_count(ix, BIG_CASE, &cnt))) die("idx_case_evidence_count", rc);
+    samples_add(&keys, now_ns() - t0);
+  }
   for (long rep = 0; rep < reps; rep++) {
     int64_t t0 = now_ns();
     for (size_t i = 0; i < n; i++) {
@@ -727,10 +748,6 @@ static void breakdown(idx *ix, long reps) {
       json_decref(parsed[i]);
     samples_add(&freeing, (now_ns() - t0) / (int64_t)n);
     free(parsed);
-    uint64_t cnt = 0;
-    t0 = now_ns();
-    if ((rc = idx_case_evidence_count(ix, BIG_CASE, &cnt))) die("idx_case_evidence_count", rc);
-    samples_add(&keys, now_ns() - t0);
   }
   printf("   per record (median of %ld rounds over the case's %zu records, %.0f bytes each):\n"
          "     idx_evidence_get %.1f us, of which parsing the JSON (cu_json_parse of the same bytes)\n"
@@ -794,13 +811,203 @@ static double compact(const char *dir, long *l0_before) {
   return secs;
 }
 
-/* ---- output ------------------------------------------------------------ */
+/* ---- for comparison: a listing that sends the stored bytes --------------
+ * Not the index's code. With the index closed, the directory is opened
+ * read-only with RocksDB's C API and the same keys are walked (the layout
+ * of docs/ARCHITECTURE.md, "Index"), but each record's stored canonical
+ * JSON is appended to the page as it is, with its "cases" spliced in from
+ * one evidence_case iterator reused for the page: no parse, no tree, no
+ * json_dumps afterwards (the bytes are already the answer's). Run with
+ * idx.c's block cache size (16 MiB) and with --raw-cache. This is the cost floor of the suggestion in
+ * docs/BENCHMARKS.md, "Review". */
 
-static FILE *kvf;
+typedef struct {
+  rocksdb_t *db;
+  rocksdb_options_t *o;
+  rocksdb_block_based_table_options_t *t;
+  rocksdb_cache_t *cache;
+  rocksdb_readoptions_t *ro;
+  char **names;
+  size_t ncf;
+  rocksdb_column_family_handle_t **h;
+  rocksdb_column_family_handle_t *ev, *bdt, *ce, *ec;
+} rawdb;
 
-static void kv(const char *key, double v) {
-  if (kvf) fprintf(kvf, "%s=%.3f\n", key, v);
+static rocksdb_column_family_handle_t *cf_named(rawdb *r, const char *name) {
+  for (size_t i = 0; i < r->ncf; i++)
+    if (!strcmp(r->names[i], name)) return r->h[i];
+  fprintf(stderr, "review_bench: no column family %s\n", name);
+  exit(1);
 }
+
+static void rawdb_open(rawdb *r, const char *dir) {
+  char *err = NULL;
+  memset(r, 0, sizeof *r);
+  r->o = rocksdb_options_create();
+  r->cache = rocksdb_cache_create_lru((size_t)opt.raw_cache_mib << 20);
+  r->t = rocksdb_block_based_options_create();
+  rocksdb_block_based_options_set_block_cache(r->t, r->cache);
+  rocksdb_options_set_block_based_table_factory(r->o, r->t);
+  r->names = rocksdb_list_column_families(r->o, dir, &r->ncf, &err);
+  if (err) {
+    fprintf(stderr, "review_bench: list column families: %s\n", err);
+    exit(1);
+  }
+  const rocksdb_options_t **cfo = xcalloc(r->ncf, sizeof *cfo);
+  for (size_t i = 0; i < r->ncf; i++)
+    cfo[i] = r->o;
+  r->h = xcalloc(r->ncf, sizeof *r->h);
+  r->db = rocksdb_open_for_read_only_column_families(
+      r->o, dir, (int)r->ncf, (const char *const *)r->names, cfo, r->h, 0, &err);
+  free(cfo);
+  if (err) {
+    fprintf(stderr, "review_bench: open read-only: %s\n", err);
+    exit(1);
+  }
+  r->ro = rocksdb_readoptions_create();
+  r->ev = cf_named(r, "evidence");
+  r->bdt = cf_named(r, "by_device_time");
+  r->ce = cf_named(r, "case_evidence");
+  r->ec = cf_named(r, "evidence_case");
+}
+
+static void rawdb_close(rawdb *r) {
+  for (size_t i = 0; i < r->ncf; i++)
+    rocksdb_column_family_handle_destroy(r->h[i]);
+  rocksdb_close(r->db);
+  rocksdb_readoptions_destroy(r->ro);
+  rocksdb_list_column_families_destroy(r->names, r->ncf);
+  rocksdb_options_destroy(r->o);
+  rocksdb_block_based_options_destroy(r->t);
+  rocksdb_cache_destroy(r->cache);
+  free(r->h);
+}
+
+typedef struct {
+  char *p;
+  size_t n, cap;
+} page_buf;
+
+static void page_add(page_buf *b, const void *s, size_t n) {
+  if (b->n + n > b->cap) {
+    while (b->n + n > b->cap)
+      b->cap = b->cap ? 2 * b->cap : 1 << 16;
+    b->p = realloc(b->p, b->cap);
+    if (!b->p) abort();
+  }
+  memcpy(b->p + b->n, s, n);
+  b->n += n;
+}
+
+/* Appends the record of id, with "cases" from the reused iterator. */
+static bool raw_record(rawdb *r, rocksdb_iterator_t *ec, const char *id, page_buf *b, bool first) {
+  char *err = NULL;
+  rocksdb_pinnableslice_t *v = rocksdb_get_pinned_cf(r->db, r->ro, r->ev, id, CU_ID_LEN, &err);
+  if (err) {
+    fprintf(stderr, "review_bench: get: %s\n", err);
+    exit(1);
+  }
+  if (!v) return false;
+  size_t vn;
+  const char *val = rocksdb_pinnableslice_value(v, &vn);
+  if (!first) page_add(b, ",", 1);
+  page_add(b, val, vn - 1); /* without its closing brace */
+  page_add(b, ",\"cases\":[", 10);
+  int nc = 0;
+  for (rocksdb_iter_seek(ec, id, CU_ID_LEN); rocksdb_iter_valid(ec); rocksdb_iter_next(ec)) {
+    size_t kn;
+    const char *k = rocksdb_iter_key(ec, &kn);
+    if (kn <= CU_ID_LEN || memcmp(k, id, CU_ID_LEN)) break;
+    if (nc++) page_add(b, ",", 1);
+    page_add(b, "\"", 1);
+    page_add(b, k + CU_ID_LEN, kn - CU_ID_LEN);
+    page_add(b, "\"", 1);
+  }
+  page_add(b, "]}", 2);
+  rocksdb_pinnableslice_destroy(v);
+  return true;
+}
+
+static void key_be64(unsigned char *p, int64_t us) {
+  uint64_t v = (uint64_t)us ^ 0x8000000000000000ull;
+  for (int i = 0; i < 8; i++)
+    p[i] = (unsigned char)(v >> (56 - 8 * i));
+}
+
+/* One page by walking keys in [lo, hi) of cf, at most limit records. */
+static long raw_page(rawdb *r, rocksdb_column_family_handle_t *cf, const char *lo, size_t lon,
+                     const char *hi, size_t hin, int limit, page_buf *b) {
+  rocksdb_readoptions_t *ro = rocksdb_readoptions_create();
+  rocksdb_readoptions_set_iterate_upper_bound(ro, hi, hin);
+  rocksdb_iterator_t *it = rocksdb_create_iterator_cf(r->db, ro, cf);
+  rocksdb_iterator_t *ec = rocksdb_create_iterator_cf(r->db, r->ro, r->ec);
+  b->n = 0;
+  page_add(b, "{\"items\":[", 10);
+  long n = 0;
+  for (rocksdb_iter_seek(it, lo, lon); rocksdb_iter_valid(it) && n < limit; rocksdb_iter_next(it)) {
+    size_t kn;
+    const char *k = rocksdb_iter_key(it, &kn);
+    if (kn < CU_ID_LEN) continue;
+    char id[CU_ID_LEN + 1];
+    memcpy(id, k + kn - CU_ID_LEN, CU_ID_LEN);
+    id[CU_ID_LEN] = '\0';
+    if (raw_record(r, ec, id, b, n == 0)) n++;
+  }
+  page_add(b, "],\"next_cursor\":null}", 21);
+  rocksdb_iter_destroy(ec);
+  rocksdb_iter_destroy(it);
+  rocksdb_readoptions_destroy(ro);
+  return n;
+}
+
+static void raw_passes(const char *dir, const dev_query *qs, long nq, long reps,
+                       pass_result *ra, pass_result *rb) {
+  rawdb r;
+  rawdb_open(&r, dir);
+  page_buf b = {0};
+  samples la = {0}, lb = {0};
+  memset(ra, 0, sizeof *ra);
+  memset(rb, 0, sizeof *rb);
+  for (int pass = 0; pass < 2; pass++) { /* the first fills the block cache */
+    la.n = lb.n = 0;
+    double bytes_a = 0, bytes_b = 0;
+    for (long i = 0; i < nq; i++) {
+      char lo[64], hi[64];
+      size_t dn = strlen(qs[i].device) + 1;
+      memcpy(lo, qs[i].device, dn);
+      memcpy(hi, qs[i].device, dn);
+      key_be64((unsigned char *)lo + dn, qs[i].from_s * 1000000);
+      key_be64((unsigned char *)hi + dn, qs[i].to_s * 1000000);
+      int64_t t0 = now_ns();
+      long n = raw_page(&r, r.bdt, lo, dn + 8, hi, dn + 8, 100, &b);
+      samples_add(&la, now_ns() - t0);
+      if (n != 100) ra->wrong++;
+      bytes_a += (double)b.n;
+    }
+    for (long i = 0; i < reps; i++) {
+      char lo[64], hi[64];
+      size_t cn = strlen(BIG_CASE);
+      memcpy(lo, BIG_CASE, cn + 1);
+      memcpy(hi, BIG_CASE, cn);
+      hi[cn] = '\x01';
+      int64_t t0 = now_ns();
+      long n = raw_page(&r, r.ce, lo, cn + 1, hi, cn + 1, 1000, &b);
+      samples_add(&lb, now_ns() - t0);
+      if (n != opt.case_items) rb->wrong++;
+      bytes_b += (double)b.n;
+    }
+    ra->page_bytes = bytes_a / (double)nq;
+    rb->page_bytes = bytes_b / (double)reps;
+  }
+  finish(ra, &la, NULL);
+  finish(rb, &lb, NULL);
+  free(la.v);
+  free(lb.v);
+  free(b.p);
+  rawdb_close(&r);
+}
+
+/* ---- output ------------------------------------------------------------ */
 
 static void print_pass(const char *label, const char *key, const pass_result *r, bool enc) {
   printf("   %-38s %6ld %9.1f %9.1f %9.1f %9.1f %6ld", label, r->n, r->p50 / 1e3, r->p99 / 1e3,
@@ -852,8 +1059,8 @@ int main(int argc, char **argv) {
 
   idx *ix = open_idx(opt.dir);
   bool write = !opt.reuse || idx_evidence_count(ix) == 0;
-  if (!write && idx_evidence_count(ix) != (uint64_t)opt.records) {
-    fprintf(stderr, "review_bench: --reuse: %s holds %llu records, not %ld\n", opt.dir,
+  if (!write && idx_evidence_count(ix) < (uint64_t)opt.records) {
+    fprintf(stderr, "review_bench: --reuse: %s holds %llu records, fewer than %ld\n", opt.dir,
             (unsigned long long)idx_evidence_count(ix), opt.records);
     return 1;
   }
@@ -885,7 +1092,7 @@ int main(int argc, char **argv) {
     printf("   reused the index in %s (%.2f GB): not loaded again\n", opt.dir,
            (double)bytes_loaded / 1e9);
   }
-  if (idx_evidence_count(ix) != (uint64_t)opt.records) {
+  if (write && idx_evidence_count(ix) != (uint64_t)opt.records) {
     fprintf(stderr, "review_bench: the index counts %llu records, not %ld\n",
             (unsigned long long)idx_evidence_count(ix), opt.records);
     return 1;
@@ -932,13 +1139,12 @@ int main(int argc, char **argv) {
     ix = open_idx(opt.dir);
     printf("   idx_open after dropping the files from the page cache: %.1f ms\n",
            (double)(now_ns() - t0) / 1e6);
-    a1 = run_device(ix, qs, opt.queries, false);
-    print_pass("(a) device, compacted, cold (1st pass)", "device.cold", &a1, false);
-    idx_close(ix);
-    evict(opt.dir);
-    ix = open_idx(opt.dir);
+    /* The case first: its 1,000 records are 0.1 % of the archive, so the
+     * device queries after it are as cold as they were. */
     b1 = run_case(ix, 1, false);
     print_pass("(b) case, compacted, cold (1st listing)", "case.cold", &b1, false);
+    a1 = run_device(ix, qs, opt.queries, false);
+    print_pass("(a) device, compacted, cold (1st pass)", "device.cold", &a1, false);
   } else {
     ix = open_idx(opt.dir);
   }
@@ -948,6 +1154,30 @@ int main(int argc, char **argv) {
   print_pass("(b) case, warm", "case.warm", &b2, true);
   breakdown(ix, 20);
   idx_close(ix);
+
+  printf("   for comparison, not the index's code: the same pages made of the stored bytes\n"
+         "   (RocksDB read-only, the same keys, each record's JSON appended as stored with its\n"
+         "   \"cases\" spliced in, one evidence_case iterator per page; the page is the answer),\n"
+         "   warm, with idx.c's block cache and a bigger one:\n");
+  long caches[2] = {16, opt.raw_cache_mib};
+  int ncaches = opt.raw_cache_mib == 16 ? 1 : 2;
+  for (int c = 0; c < ncaches; c++) {
+    pass_result ra, rb;
+    char label[64], key[32];
+    opt.raw_cache_mib = caches[c];
+    raw_passes(opt.dir, qs, opt.queries, opt.case_reps, &ra, &rb);
+    snprintf(label, sizeof label, "(a) device, stored bytes, %ld MiB", caches[c]);
+    snprintf(key, sizeof key, "device.raw%ld", caches[c]);
+    print_pass(label, key, &ra, false);
+    snprintf(label, sizeof label, "(b) case, stored bytes, %ld MiB", caches[c]);
+    snprintf(key, sizeof key, "case.raw%ld", caches[c]);
+    print_pass(label, key, &rb, false);
+    if (!c)
+      printf("   (pages of %.0f and %.0f KiB, against json_dumps's %.0f and %.0f)\n",
+             ra.page_bytes / 1024, rb.page_bytes / 1024, a2.page_bytes / 1024,
+             b2.page_bytes / 1024);
+  }
+  opt.raw_cache_mib = caches[1];
 
   if (opt.queries_out) {
     FILE *f = fopen(opt.queries_out, "w");
