@@ -166,6 +166,7 @@ static int decide(req *r, bool approve) {
   if (body_obj(r, &in)) return 0;
   json_t *actor = auth_actor(&r->who);
   int rc = gov_decide(r->a->gov, r->param[0], approve, reason_of(r, in), actor, &out);
+  if (!rc) job_queue_kick(r->a->jq); /* an approval may have queued a job */
   json_decref(actor);
   json_decref(in);
   return answer(r, rc, 200, out);

@@ -488,6 +488,11 @@ static void queue_purge(void *ud, idx_batch *b, const char *evidence_id) {
   job_batch_add(a->jq, b, "purge", evidence_id, NULL);
 }
 
+static void export_decided(void *ud, idx_batch *b, const char *export_id, bool approved) {
+  api *a = ud;
+  export_job_decided(a->exports, b, export_id, approved);
+}
+
 static int purge_job_run(void *ud, const char *job_id, const json_t *job) {
   return gov_purge(ud, cu_json_str(job, "evidence") ? cu_json_str(job, "evidence") : "");
 }
@@ -569,7 +574,7 @@ int api_run(const api_config *cfg) {
   if (rc) goto done;
 
   if ((rc = gov_open(&a.gov, a.ix, a.lg, a.st, &cfg->governance))) goto done;
-  gov_set_hooks(a.gov, queue_purge, NULL, &a);
+  gov_set_hooks(a.gov, queue_purge, export_decided, &a);
   const char *categories[GOV_MAX_CATEGORIES + 1];
   gov_category_names(&cfg->governance, categories);
 
@@ -614,6 +619,8 @@ int api_run(const api_config *cfg) {
   a.rend = &rend;
   if ((rc = rendition_work_sweep(work))) goto done;
   exp.jq = a.jq;
+  exp.gov = a.gov;
+  exp.needs_approval = cfg->governance.export_needs_approval;
   a.exports = &exp;
   if ((rc = export_job_sweep(&exp))) goto done;
 

@@ -442,6 +442,31 @@ typedef struct {
 
 static int apply_retention(json_t *rec, void *ud);
 
+int gov_batch_request_export(gov *g, idx_batch *b, const char *export_id, const char *case_id,
+                             const json_t *actor, json_t **req, json_t **event_out) {
+  if (!user_of(actor))
+    return cu_error(CU_EDENIED, "only a token with a user name can ask for an export (the approver must be someone else)");
+  char id[CU_ID_LEN + 1], reason[300];
+  cu_id_new(id);
+  snprintf(reason, sizeof reason, "export %s of case %s", export_id, case_id);
+  json_t *r = json_object();
+  cu_json_set_str(r, "id", id);
+  cu_json_set_str(r, "action", "export");
+  cu_json_set_str(r, "export", export_id);
+  cu_json_set_str(r, "case", case_id);
+  cu_json_set_str(r, "state", "pending");
+  cu_json_set_str(r, "reason", reason);
+  json_object_set(r, "requested_by", (json_t *)actor);
+  cu_json_set_time(r, "requested_at", cu_now_us());
+  idx_batch_put_request(b, r);
+  json_t *ev = event("export_requested", actor);
+  copy_target(ev, r);
+  cu_json_set_str(ev, "reason", reason);
+  *req = r;
+  *event_out = ev;
+  return 0;
+}
+
 int gov_set_retention(gov *g, const char *evidence_id, const char *cat_name, const char *reason,
                       const json_t *actor, json_t **request) {
   *request = NULL;
@@ -568,7 +593,7 @@ static int run_approved(gov *g, json_t *req, const json_t *actor, json_t **evs, 
     ac->category = cu_json_str(req, "category");
     *evidence_update = cu_json_str(req, "evidence");
   } else if (!strcmp(action, "export")) {
-    if (g->exported) g->exported(g->hook_ud, b, cu_json_str(req, "export"));
+    if (g->exported) g->exported(g->hook_ud, b, cu_json_str(req, "export"), true);
   }
   return rc;
 }
@@ -603,6 +628,8 @@ int gov_decide(gov *g, const char *request_id, bool approve, const char *reason,
   const char *evidence_update = NULL;
   apply_ctx ac = {req, actor, NULL, now};
   if (approve && (rc = run_approved(g, req, actor, evs, &n, b, &evidence_update, &ac))) goto done;
+  if (!approve && !strcmp(cu_json_str(req, "action"), "export") && g->exported)
+    g->exported(g->hook_ud, b, cu_json_str(req, "export"), false);
   cu_json_set_str(req, "state", approve ? "done" : "refused");
   json_object_set(req, "decided_by", (json_t *)actor);
   cu_json_set_time(req, "decided_at", now);

@@ -63,8 +63,9 @@ void gov_category_names(const gov_config *c, const char *names[GOV_MAX_CATEGORIE
 typedef struct gov gov;
 /* Called with the batch of a deletion's tombstone (queue the purge job). */
 typedef void (*gov_deleted_hook)(void *ud, idx_batch *b, const char *evidence_id);
-/* Called with the batch of an approved export (queue the export job). */
-typedef void (*gov_export_hook)(void *ud, idx_batch *b, const char *export_id);
+/* Called with the batch of a decided export request (approved: queue the
+ * export job; refused: the export record says so). */
+typedef void (*gov_export_hook)(void *ud, idx_batch *b, const char *export_id, bool approved);
 
 int gov_open(gov **out, idx *ix, ledger *lg, store *st, const gov_config *cfg);
 void gov_set_hooks(gov *g, gov_deleted_hook deleted, gov_export_hook exported, void *ud);
@@ -90,6 +91,11 @@ int gov_holds_covering(gov *g, const char *evidence_id, json_t **out);
  * evidence | hold | export, category (shorten_retention), reason}. A
  * proposal of the sweep for the same item is adopted. */
 int gov_request(gov *g, const json_t *in, const json_t *actor, json_t **req);
+/* When exports need approval: puts in b a pending request to export
+ * export_id (of case_id) by actor, and gives its event for the caller's
+ * ledger_commit of b (which holds the export record too). */
+int gov_batch_request_export(gov *g, idx_batch *b, const char *export_id, const char *case_id,
+                             const json_t *actor, json_t **req, json_t **event);
 /* Approves (running the action) or refuses a pending request. The decider
  * must be another user than the requester (CU_EDENIED); the caller checks
  * the legal role. CU_ECONFLICT when the request is not pending, or (delete)

@@ -109,7 +109,18 @@ static int follow(const client *cl, const char *id, json_t **done) {
       json_decref(s);
       break;
     }
-    const char *why = cu_json_str(s, "waiting_for");
+    if (state && !strcmp(state, "refused")) {
+      rc = cu_error(CU_EDENIED, "the export was refused (request %s): custos requests --state refused says why",
+                    cu_json_str(s, "request") ? cu_json_str(s, "request") : "?");
+      json_decref(s);
+      break;
+    }
+    char approval[256] = "";
+    if (state && !strcmp(state, "awaiting_approval"))
+      snprintf(approval, sizeof approval, "waiting for a second legal user to approve request %s (custos approve %s)",
+               cu_json_str(s, "request") ? cu_json_str(s, "request") : "?",
+               cu_json_str(s, "request") ? cu_json_str(s, "request") : "?");
+    const char *why = approval[0] ? approval : cu_json_str(s, "waiting_for");
     if (why && strcmp(why, last_wait)) {
       cli_progress_end();
       fprintf(stderr, "custos export: %s\n", why);

@@ -49,6 +49,7 @@ static const char help[] =
     "                        item that names none), evidentiary=closed+7y,\n"
     "                        permanent=never\n"
     "  --retention-sweep S   how often due deletions are proposed (default 86400)\n"
+    "  --export-needs-approval  an export runs only once a second legal user approves it\n"
     "  --log-level LEVEL     debug, info, warn or error (default info)\n";
 
 static int num(const char *arg, int64_t *out) {
@@ -63,7 +64,7 @@ int cmd_serve(int argc, char **argv) {
   if ((e = getenv("CUSTOS_LISTEN")) && *e) cfg.listen = e;
   enum { O_HOME = 1, O_LISTEN, O_PORTFILE, O_PUBLIC, O_HTTP, O_WORKERS, O_MAX, O_TTL, O_RESERVE, O_SWEEP, O_LOG,
         O_TSA_URL, O_TSA_CA, O_TSA_TIMEOUT, O_STAMP_RETRY, O_ORIGIN, O_SCRUB_RATE, O_SCRUB_IDLE,
-        O_JOB_LIMIT, O_MEDIA_LIMIT, O_ACCESS_SIDE, O_MEDIA_THREADS, O_ORGANIZATION, O_RETENTION, O_RET_SWEEP };
+        O_JOB_LIMIT, O_MEDIA_LIMIT, O_ACCESS_SIDE, O_MEDIA_THREADS, O_ORGANIZATION, O_RETENTION, O_RET_SWEEP, O_EXPORT_APPROVAL };
   static const struct option opts[] = {
       {"home", required_argument, 0, O_HOME},          {"listen", required_argument, 0, O_LISTEN},
       {"port-file", required_argument, 0, O_PORTFILE}, {"http-threads", required_argument, 0, O_HTTP},
@@ -83,6 +84,7 @@ int cmd_serve(int argc, char **argv) {
       {"organization", required_argument, 0, O_ORGANIZATION},
       {"retention", required_argument, 0, O_RETENTION},
       {"retention-sweep", required_argument, 0, O_RET_SWEEP},
+      {"export-needs-approval", no_argument, 0, O_EXPORT_APPROVAL},
       {"help", no_argument, 0, 'h'},                   {0, 0, 0, 0}};
   int c;
   int64_t v;
@@ -139,6 +141,7 @@ int cmd_serve(int argc, char **argv) {
     case O_RETENTION:
       if (gov_config_set(&cfg.governance, optarg)) return cli_usage_error("serve", "%s", cu_errmsg());
       break;
+    case O_EXPORT_APPROVAL: cfg.governance.export_needs_approval = true; break;
     case O_RET_SWEEP: if (num(optarg, &v)) return EXIT_USAGE; cfg.retention_sweep_s = (int)v; break;
     case 'h': fputs(help, stdout); return EXIT_OK;
     default: fputs(help, stderr); return EXIT_USAGE;

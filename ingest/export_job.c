@@ -49,13 +49,35 @@ int export_job_request(export_job_ctx *c, const char *case_id, const json_t *sel
   json_object_set(r, "requested_by", (json_t *)actor);
   cu_json_set_time(r, "created_at", cu_now_us());
   idx_batch *b = idx_batch_new(c->ix);
+  int rc;
+  if (c->needs_approval && c->gov) {
+    json_t *q = NULL, *ev = NULL;
+    cu_json_set_str(r, "state", "awaiting_approval");
+    rc = gov_batch_request_export(c->gov, b, id, case_id, actor, &q, &ev);
+    if (!rc) {
+      cu_json_set_str(r, "request", cu_json_str(q, "id"));
+      idx_batch_put_export(b, r);
+      rc = ledger_commit(c->lg, b, &ev, 1, NULL);
+    }
+    json_decref(q);
+    json_decref(ev);
+    idx_batch_free(b);
+    if (rc) {
+      json_decref(r);
+      return rc;
+    }
+    cu_info("export %s of case %s requested; it waits for a second legal user's approval (request %s)", id,
+            case_id, cu_json_str(r, "request"));
+    *rec = r;
+    return 0;
+  }
   json_t *f = json_object();
   cu_json_set_str(f, "export", id);
   job_batch_add_with(c->jq, b, "export", f, job);
   json_decref(f);
   cu_json_set_str(r, "job", job);
   idx_batch_put_export(b, r);
-  int rc = idx_batch_commit(c->ix, b);
+  rc = idx_batch_commit(c->ix, b);
   idx_batch_free(b);
   if (rc) {
     json_decref(r);
@@ -65,6 +87,27 @@ int export_job_request(export_job_ctx *c, const char *case_id, const json_t *sel
   cu_info("export %s of case %s requested (job %s)", id, case_id, job);
   *rec = r;
   return 0;
+}
+
+void export_job_decided(export_job_ctx *c, idx_batch *b, const char *export_id, bool approved) {
+  json_t *r = NULL;
+  if (idx_export_get(c->ix, export_id, &r)) {
+    cu_warn("export %s was decided on but has no record", export_id);
+    return;
+  }
+  if (approved) {
+    char job[CU_ID_LEN + 1];
+    json_t *f = json_object();
+    cu_json_set_str(f, "export", export_id);
+    job_batch_add_with(c->jq, b, "export", f, job);
+    json_decref(f);
+    cu_json_set_str(r, "job", job);
+    cu_json_set_str(r, "state", "queued");
+  } else {
+    cu_json_set_str(r, "state", "refused");
+  }
+  idx_batch_put_export(b, r);
+  json_decref(r);
 }
 
 /* ---- the running table --------------------------------------------------- */

@@ -25,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "gov.h"
 #include "idx.h"
 #include "job.h"
 #include "ledger.h"
@@ -49,17 +50,26 @@ typedef struct export_job_ctx {
   job_queue *jq;            /* set after the queue opens */
   const char *home;         /* the bags go to HOME/exports */
   const char *organization; /* bag-info Source-Organization; NULL = "Custos" */
+  gov *gov;                 /* when exports need approval: the two-person request */
+  bool needs_approval;
   /* Exports being built now (initialise with PTHREAD_MUTEX_INITIALIZER). */
   pthread_mutex_t mu;
   export_job_slot running[EXPORT_JOB_SLOTS];
 } export_job_ctx;
 
-/* Writes a new export record (state queued) and its job in one batch.
+/* Writes a new export record (state queued) and its job in one batch; when
+ * exports need approval, the record waits (state awaiting_approval, *rec
+ * has "request": the pending request's id) and the job is queued by the
+ * approval (export_job_decided).
  * selection is {evidence?: [ids], renditions?: [kinds], clips?: [{evidence,
  * start, end, mode, start_ms, end_ms}]}, already checked by the caller;
  * actor is who asked. *rec is the new record. */
 int export_job_request(export_job_ctx *c, const char *case_id, const json_t *selection,
                        const json_t *actor, json_t **rec);
+
+/* gov_export_hook: an approved export gets its job, a refused one the
+ * state "refused", in the decision's batch. */
+void export_job_decided(export_job_ctx *c, idx_batch *b, const char *export_id, bool approved);
 
 int export_job_run(void *ud, const char *job_id, const json_t *job);
 /* job_handler.on_failed: the export record says failed, with the reason. */
