@@ -475,6 +475,16 @@ static int not_ready(req *r, const json_t *rec) {
              cu_json_str(rec, "error") ? cu_json_str(rec, "error") : "(no reason recorded)");
     return respond_status(r, 409, "export_failed", msg, NULL);
   }
+  if (state && !strcmp(state, "withdrawn")) {
+    snprintf(msg, sizeof msg, "export %s was withdrawn from this server: %s", cu_json_str(rec, "id"),
+             cu_json_str(rec, "withdrawn_because") ? cu_json_str(rec, "withdrawn_because") : "?");
+    return respond_status(r, 410, "gone", msg, NULL);
+  }
+  if (state && !strcmp(state, "refused")) {
+    snprintf(msg, sizeof msg, "export %s was refused (request %s)", cu_json_str(rec, "id"),
+             cu_json_str(rec, "request") ? cu_json_str(rec, "request") : "?");
+    return respond_status(r, 409, "export_refused", msg, NULL);
+  }
   json_t *copy = json_deep_copy(rec);
   add_progress(r, copy);
   const char *why = cu_json_str(copy, "waiting_for");

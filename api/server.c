@@ -573,7 +573,10 @@ int api_run(const api_config *cfg) {
   free(p);
   if (rc) goto done;
 
-  if ((rc = gov_open(&a.gov, a.ix, a.lg, a.st, &cfg->governance))) goto done;
+  char *exports = cu_path_join(home, "exports");
+  rc = gov_open(&a.gov, a.ix, a.lg, a.st, exports, &cfg->governance);
+  free(exports);
+  if (rc) goto done;
   gov_set_hooks(a.gov, queue_purge, export_decided, &a);
   const char *categories[GOV_MAX_CATEGORIES + 1];
   gov_category_names(&cfg->governance, categories);

@@ -14,6 +14,7 @@
 
 #include "cu_limits.h"
 #include "err.h"
+#include "export.h"
 #include "id.h"
 #include "log.h"
 #include "timeu.h"
@@ -24,6 +25,7 @@
 #define MAX_REASON 1000
 
 struct gov {
+  char *exports_dir;
   idx *ix;
   ledger *lg;
   store *st;
@@ -93,8 +95,10 @@ static const gov_category *category(const gov *g, const char *name) {
   return NULL;
 }
 
-int gov_open(gov **out, idx *ix, ledger *lg, store *st, const gov_config *cfg) {
+int gov_open(gov **out, idx *ix, ledger *lg, store *st, const char *exports_dir,
+             const gov_config *cfg) {
   gov *g = cu_xcalloc(1, sizeof *g);
+  g->exports_dir = exports_dir ? cu_xstrdup(exports_dir) : NULL;
   g->ix = ix;
   g->lg = lg;
   g->st = st;
@@ -115,6 +119,7 @@ void gov_set_hooks(gov *g, gov_deleted_hook deleted, gov_export_hook exported, v
 void gov_free(gov *g) {
   if (!g) return;
   pthread_mutex_destroy(&g->mu);
+  free(g->exports_dir);
   free(g);
 }
 
@@ -687,6 +692,41 @@ static int mark_purged(json_t *rec, void *ud) {
   return 0;
 }
 
+typedef struct {
+  gov *g;
+  const char *evid;
+  json_t *withdrawn;
+  int rc;
+} withdraw_ctx;
+
+/* An export bag of the deleted item is a copy of its bytes on this
+ * server: it goes too (whoever downloaded it keeps theirs, and the ledger
+ * says what was handed out). */
+static int withdraw_one(uint64_t index, const json_t *ev, void *ud) {
+  withdraw_ctx *w = ud;
+  const char *type = cu_json_str(ev, "type"), *xid = cu_json_str(ev, "export");
+  if (!type || strcmp(type, "exported") || !xid) return 0;
+  json_t *x = NULL;
+  if (idx_export_get(w->g->ix, xid, &x)) return 0;
+  if (!strcmp(cu_json_str(x, "state") ? cu_json_str(x, "state") : "", "done")) {
+    if ((w->rc = export_remove_files(w->g->exports_dir, xid))) {
+      json_decref(x);
+      return 1;
+    }
+    char why[200];
+    snprintf(why, sizeof why, "evidence %s in it was deleted", w->evid);
+    cu_json_set_str(x, "state", "withdrawn");
+    cu_json_set_str(x, "withdrawn_because", why);
+    idx_batch *b = idx_batch_new(w->g->ix);
+    idx_batch_put_export(b, x);
+    w->rc = idx_batch_commit(w->g->ix, b);
+    idx_batch_free(b);
+    json_array_append_new(w->withdrawn, json_string(xid));
+  }
+  json_decref(x);
+  return w->rc ? 1 : 0;
+}
+
 int gov_purge(gov *g, const char *evid) {
   json_t *rec = NULL, *rends = NULL, *removed = json_array(), *kept = json_array();
   int rc = idx_evidence_get(g->ix, evid, &rec);
@@ -721,8 +761,17 @@ int gov_purge(gov *g, const char *evid) {
     }
   }
   json_decref(shas);
-  if (rc) goto done;
+  withdraw_ctx wc = {g, evid, json_array(), 0};
+  if (!rc && g->exports_dir) {
+    rc = ledger_each_event(g->ix, evid, withdraw_one, &wc);
+    if (!rc) rc = wc.rc;
+  }
+  if (rc) {
+    json_decref(wc.withdrawn);
+    goto done;
+  }
   json_t *ev = event("purged", NULL);
+  json_object_set_new(ev, "exports_withdrawn", wc.withdrawn);
   cu_json_set_str(ev, "actor", "purge");
   cu_json_set_str(ev, "evidence", evid);
   json_object_set(ev, "removed", removed);

@@ -67,7 +67,10 @@ typedef void (*gov_deleted_hook)(void *ud, idx_batch *b, const char *evidence_id
  * export job; refused: the export record says so). */
 typedef void (*gov_export_hook)(void *ud, idx_batch *b, const char *export_id, bool approved);
 
-int gov_open(gov **out, idx *ix, ledger *lg, store *st, const gov_config *cfg);
+/* exports_dir: where export bags live (a purge withdraws those holding the
+ * deleted item); may be NULL. */
+int gov_open(gov **out, idx *ix, ledger *lg, store *st, const char *exports_dir,
+             const gov_config *cfg);
 void gov_set_hooks(gov *g, gov_deleted_hook deleted, gov_export_hook exported, void *ud);
 void gov_free(gov *g);
 const gov_config *gov_config_of(gov *g);
@@ -103,8 +106,9 @@ int gov_batch_request_export(gov *g, idx_batch *b, const char *export_id, const 
 int gov_decide(gov *g, const char *request_id, bool approve, const char *reason,
                const json_t *actor, json_t **req);
 
-/* Removes the objects of a deleted item that no live item shares, and
- * records what went ("purged" event). Safe to repeat. */
+/* Removes the objects of a deleted item that no live item shares, and the
+ * export bags on the server that hold a copy of it (their records say
+ * "withdrawn"), and records what went ("purged" event). Safe to repeat. */
 int gov_purge(gov *g, const char *evidence_id);
 /* Proposes the deletion of every item whose retention is over, that no hold
  * covers and that has no open request; *proposed counts them. */
