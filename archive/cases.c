@@ -187,6 +187,16 @@ int cases_update(idx *ix, ledger *lg, const char *id, const json_t *patch, const
   return 0;
 }
 
+typedef struct {
+  ledger *lg;
+  json_t *ev;
+} link_commit;
+
+static int commit_link(idx_batch *b, void *ud) {
+  link_commit *c = ud;
+  return ledger_commit(c->lg, b, &c->ev, 1, NULL);
+}
+
 int cases_link(idx *ix, ledger *lg, const char *case_id, const char *evidence_id, bool link,
                const json_t *actor, bool *changed) {
   *changed = false;
@@ -200,11 +210,12 @@ int cases_link(idx *ix, ledger *lg, const char *case_id, const char *evidence_id
     rc = cu_error(CU_ECONFLICT, "case %s is closed: reopen it (status open) before linking evidence", case_id);
   if (!rc && linked != link) {
     idx_batch *b = idx_batch_new(ix);
-    idx_batch_link(b, case_id, evidence_id, link);
     json_t *ev = event(link ? "linked" : "unlinked", case_id, actor);
     cu_json_set_str(ev, "evidence", evidence_id);
     cu_json_set_str(ev, "sha256", cu_json_str(ev_rec, "sha256"));
-    rc = commit(lg, b, &ev, 1);
+    link_commit lc = {lg, ev};
+    rc = idx_evidence_link(ix, b, case_id, evidence_id, link, commit_link, &lc);
+    json_decref(ev);
     idx_batch_free(b);
     *changed = !rc;
   }

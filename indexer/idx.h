@@ -68,6 +68,10 @@ void idx_query_init(idx_query *q);
  * next page (caller frees) or NULL when the listing is complete. A page
  * may be short (even empty) with a cursor, when the scan budget ran out. */
 int idx_evidence_list(idx *ix, const idx_query *q, json_t **items, char **next);
+/* The same page as JSON text ("[{...},...]", each record with its "cases")
+ * appended to out, without parsing a record unless a filter needs it: what
+ * the HTTP listing sends. *count is the number of items. */
+int idx_evidence_list_raw(idx *ix, const idx_query *q, cu_buf *out, int *count, char **next);
 
 /* ---- renditions: an evidence item's derived copies, by kind -----------
  * kind is "master", "access", "framehash", "poster" (later: clips); the
@@ -89,7 +93,13 @@ int idx_renditions(idx *ix, const char *evidence_id, json_t **out);
  * Assignments (case_user user\0case) say which reviewers see a case. */
 void idx_batch_put_case(idx_batch *b, const json_t *rec);
 int idx_case_get(idx *ix, const char *id, json_t **out); /* CU_ENOTFOUND */
+/* Links or unlinks in b, without the record copy a case's listing entry
+ * normally carries (a listing then reads the record itself). */
 void idx_batch_link(idx_batch *b, const char *case_id, const char *evidence_id, bool linked);
+/* Links or unlinks under the record lock, the case's entry carrying a copy
+ * of the record, and commits b through commit (NULL: idx_batch_commit). */
+int idx_evidence_link(idx *ix, idx_batch *b, const char *case_id, const char *evidence_id, bool link,
+                      int (*commit)(idx_batch *b, void *cud), void *cud);
 int idx_case_has_evidence(idx *ix, const char *case_id, const char *evidence_id, bool *yes);
 int idx_case_evidence_count(idx *ix, const char *case_id, uint64_t *n);
 void idx_batch_assign(idx_batch *b, const char *case_id, const char *user, bool assigned);

@@ -51,7 +51,7 @@ void idx_batch_link(idx_batch *b, const char *case_id, const char *evidence_id, 
 }
 
 static int exists(idx *ix, enum idx_cf cf, const char *k, size_t n, bool *yes) {
-  cu_buf v = CU_BUF_INIT(64);
+  cu_buf v = CU_BUF_INIT(CU_MAX_RECORD_BYTES); /* a case's entry carries its record */
   int rc = idx_get_raw(ix, cf, k, n, &v);
   cu_buf_release(&v);
   *yes = rc == 0;

@@ -40,13 +40,43 @@ static int record_time(const json_t *rec, int64_t *us) {
   return cu_time_parse_rfc3339(t, us);
 }
 
-/* name | \0 | time | id: one person's or device's recordings in time order. */
-static void put_time_key(idx_batch *b, enum idx_cf cf, const char *name, int64_t t, const char *id) {
+/* name | \0 | time | id: one person's or device's recordings in time order.
+ * The value is a copy of the record (a covering index): a listing reads one
+ * range of one column family instead of a random read per item. */
+static void put_time_key(idx_batch *b, enum idx_cf cf, const char *name, int64_t t, const char *id,
+                         const char *val, size_t vlen) {
   key_t_ k = {.n = 0};
   key_add(&k, name, strlen(name) + 1);
   key_time(&k, t);
   key_add(&k, id, CU_ID_LEN);
-  idx_batch_put_cf(b, cf, k.b, k.n, "", 0);
+  idx_batch_put_cf(b, cf, k.b, k.n, val, vlen);
+}
+
+static void put_case_key(idx_batch *b, const char *case_id, const char *id, const char *val, size_t vlen) {
+  key_t_ k = {.n = 0};
+  key_add(&k, case_id, strlen(case_id) + 1);
+  key_add(&k, id, CU_ID_LEN);
+  idx_batch_put_cf(b, CF_CASE_EVIDENCE, k.b, k.n, val, vlen);
+}
+
+/* The record and every listing entry that carries a copy of it. cases is
+ * the item's case ids (NULL: none). */
+static int put_record(idx_batch *b, const json_t *rec, const json_t *cases) {
+  const char *id = cu_json_str(rec, "id"), *device = cu_json_str(rec, "device_id");
+  const char *officer = cu_json_str(rec, "officer_id");
+  int64_t t;
+  int rc = record_time(rec, &t);
+  if (rc) return rc;
+  size_t n;
+  char *val = cu_json_canon(rec, &n);
+  idx_batch_put_cf(b, CF_EVIDENCE, id, strlen(id), val, n);
+  put_time_key(b, CF_BY_DEVICE_TIME, device, t, id, val, n);
+  if (officer) put_time_key(b, CF_BY_OFFICER_TIME, officer, t, id, val, n);
+  size_t i;
+  json_t *c;
+  json_array_foreach(cases, i, c) put_case_key(b, json_string_value(c), id, val, n);
+  free(val);
+  return 0;
 }
 
 int idx_batch_add_evidence(idx_batch *b, const json_t *rec) {
@@ -61,23 +91,19 @@ int idx_batch_add_evidence(idx_batch *b, const json_t *rec) {
   int rc = record_time(rec, &t);
   if (rc) return rc;
 
-  json_t *copy = json_deep_copy(rec);
+  json_t *copy = json_deep_copy(rec), *cases = json_array();
   json_object_del(copy, "cases");
-  idx_batch_put_json(b, CF_EVIDENCE, id, copy);
+  if (case_id) json_array_append_new(cases, json_string(case_id));
+  rc = put_record(b, copy, cases);
   json_decref(copy);
+  json_decref(cases);
+  if (rc) return rc;
 
   key_t_ k = {.n = 0};
   key_add(&k, sha, 64);
   key_add(&k, id, CU_ID_LEN);
   idx_batch_put_cf(b, CF_BY_SHA256, k.b, k.n, "", 0);
-
-  put_time_key(b, CF_BY_DEVICE_TIME, device, t, id);
-  if (officer) put_time_key(b, CF_BY_OFFICER_TIME, officer, t, id);
   if (case_id) {
-    k.n = 0;
-    key_add(&k, case_id, strlen(case_id) + 1);
-    key_add(&k, id, CU_ID_LEN);
-    idx_batch_put_cf(b, CF_CASE_EVIDENCE, k.b, k.n, "", 0);
     k.n = 0;
     key_add(&k, id, CU_ID_LEN);
     key_add(&k, case_id, strlen(case_id));
@@ -147,7 +173,7 @@ int idx_evidence_update_by(idx *ix, idx_batch *extra, const char *id,
   pthread_mutex_lock(&ix->update_lock);
   json_t *rec = NULL, *before = NULL;
   idx_batch *b = NULL;
-  int rc = load_record(ix, id, &rec);
+  int rc = idx_evidence_get(ix, id, &rec);
   if (rc) goto done;
   before = json_deep_copy(rec);
   if ((rc = fn(rec, ud))) goto done;
@@ -155,15 +181,39 @@ int idx_evidence_update_by(idx *ix, idx_batch *extra, const char *id,
     rc = cu_error(CU_EINVAL, "an evidence update may not change its key fields");
     goto done;
   }
+  json_t *cases = json_object_get(before, "cases"); /* from the links, as loaded */
+  json_incref(cases);
   json_object_del(rec, "cases");
   b = extra ? extra : idx_batch_new(ix);
   idx_totals_note(b, before, rec); /* the probe sets the duration */
-  idx_batch_put_json(b, CF_EVIDENCE, id, rec);
-  rc = commit ? commit(b, cud) : idx_batch_commit(ix, b);
+  rc = put_record(b, rec, cases);
+  json_decref(cases);
+  if (!rc) rc = commit ? commit(b, cud) : idx_batch_commit(ix, b);
 done:
   pthread_mutex_unlock(&ix->update_lock);
   if (b != extra) idx_batch_free(b);
   json_decref(before);
+  json_decref(rec);
+  return rc;
+}
+
+int idx_evidence_link(idx *ix, idx_batch *b, const char *case_id, const char *id, bool link,
+                      int (*commit)(idx_batch *b, void *cud), void *cud) {
+  pthread_mutex_lock(&ix->update_lock);
+  json_t *rec = NULL;
+  int rc = idx_evidence_get(ix, id, &rec);
+  if (!rc) {
+    idx_batch_link(b, case_id, id, link); /* both directions, empty values */
+    if (link) { /* the case's entry carries the record, as the others do */
+      json_object_del(rec, "cases");
+      size_t n;
+      char *val = cu_json_canon(rec, &n);
+      put_case_key(b, case_id, id, val, n);
+      free(val);
+    }
+    rc = commit ? commit(b, cud) : idx_batch_commit(ix, b);
+  }
+  pthread_mutex_unlock(&ix->update_lock);
   json_decref(rec);
   return rc;
 }
@@ -263,13 +313,38 @@ static int matches(idx *ix, const idx_query *q, const plan_t *p, const json_t *r
   return 1;
 }
 
-int idx_evidence_list(idx *ix, const idx_query *q, json_t **items, char **next) {
+/* Whether a filter is not already met by the key range being scanned, so
+ * the record must be read to check it. */
+static bool needs_record(const idx_query *q, const plan_t *p) {
+  return (q->device && p->cf != CF_BY_DEVICE_TIME) || (q->officer && p->cf != CF_BY_OFFICER_TIME) ||
+         (q->sha256 && p->cf != CF_BY_SHA256) ||
+         (!p->time_in_key && (q->from_us != INT64_MIN || q->to_us != INT64_MAX));
+}
+
+/* Appends ,"cases":[...] for id from the evidence_case iterator. */
+static void add_cases_raw(rocksdb_iterator_t *it, const char *id, cu_buf *out) {
+  cu_buf_adds(out, ",\"cases\":[");
+  bool first = true;
+  for (rocksdb_iter_seek(it, id, CU_ID_LEN); rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
+    size_t klen;
+    const char *k = rocksdb_iter_key(it, &klen);
+    if (klen <= CU_ID_LEN || memcmp(k, id, CU_ID_LEN)) break;
+    /* case ids are names ([A-Za-z0-9._:@-]): nothing to escape */
+    cu_buf_printf(out, "%s\"%.*s\"", first ? "" : ",", (int)(klen - CU_ID_LEN), k + CU_ID_LEN);
+    first = false;
+  }
+  cu_buf_adds(out, "]");
+}
+
+int idx_evidence_list_raw(idx *ix, const idx_query *q, cu_buf *out, int *count, char **next) {
   plan_t p;
   make_plan(q, &p);
   cu_buf cur = CU_BUF_INIT(sizeof p.lo.b + CURSOR_TAG);
   unsigned char tag[CURSOR_TAG];
   cursor_tag(q, &p, tag);
   int rc = 0;
+  *count = 0;
+  *next = NULL;
   if (q->cursor) {
     rc = cu_b64url_decode(q->cursor, strlen(q->cursor), &cur);
     if (rc || cur.len <= CURSOR_TAG || memcmp(cur.data, tag, CURSOR_TAG) ||
@@ -286,7 +361,7 @@ int idx_evidence_list(idx *ix, const idx_query *q, json_t **items, char **next) 
   rocksdb_readoptions_set_iterate_lower_bound(ro, (const char *)p.lo.b, p.lo.n);
   if (!p.hi_open) rocksdb_readoptions_set_iterate_upper_bound(ro, (const char *)p.hi.b, p.hi.n);
   rocksdb_iterator_t *it = rocksdb_create_iterator_cf(ix->db, ro, ix->cf[p.cf]);
-
+  rocksdb_iterator_t *cit = rocksdb_create_iterator_cf(ix->db, ix->ropts, ix->cf[CF_EVIDENCE_CASE]);
   if (!q->desc) {
     if (cur.data) rocksdb_iter_seek(it, cur.data, cur.len);
     else rocksdb_iter_seek(it, (const char *)p.lo.b, p.lo.n);
@@ -295,15 +370,17 @@ int idx_evidence_list(idx *ix, const idx_query *q, json_t **items, char **next) 
     else if (p.hi_open) rocksdb_iter_seek_to_last(it);
     else rocksdb_iter_seek_for_prev(it, (const char *)p.hi.b, p.hi.n);
   }
-  json_t *arr = json_array();
+  bool check = needs_record(q, &p);
+  cu_buf rec = CU_BUF_INIT(CU_MAX_RECORD_BYTES);
   key_t_ last = {.n = 0};
   int scanned = 0, more = 0;
+  cu_buf_adds(out, "[");
   for (; rocksdb_iter_valid(it); q->desc ? rocksdb_iter_prev(it) : rocksdb_iter_next(it)) {
-    size_t klen;
+    size_t klen, vlen;
     const char *k = rocksdb_iter_key(it, &klen);
     if (cur.data && klen == cur.len && !memcmp(k, cur.data, klen)) continue;
     if (!p.hi_open && key_cmp(k, klen, p.hi.b, p.hi.n) >= 0) continue;
-    if ((int)json_array_size(arr) >= q->limit || scanned >= CU_MAX_SCAN_PER_PAGE) {
+    if (*count >= q->limit || scanned >= CU_MAX_SCAN_PER_PAGE) {
       more = 1;
       break;
     }
@@ -314,28 +391,54 @@ int idx_evidence_list(idx *ix, const idx_query *q, json_t **items, char **next) 
     char id[CU_ID_LEN + 1];
     memcpy(id, k + klen - CU_ID_LEN, CU_ID_LEN);
     id[CU_ID_LEN] = '\0';
-    json_t *rec = NULL;
-    int grc = idx_evidence_get(ix, id, &rec);
-    if (grc == CU_ENOTFOUND) continue;
-    if (grc) {
-      rc = grc;
+    /* The listing entries of the evidence column family, and those written
+     * without a copy (links made by idx_batch_link, older indexes), hold no
+     * record: it is read by id. */
+    const char *v = p.cf == CF_EVIDENCE ? rocksdb_iter_value(it, &vlen)
+                    : p.cf == CF_BY_SHA256 ? (vlen = 0, "")
+                                            : rocksdb_iter_value(it, &vlen);
+    if (!vlen) {
+      rec.len = 0;
+      int grc = idx_get_raw(ix, CF_EVIDENCE, id, CU_ID_LEN, &rec);
+      if (grc == CU_ENOTFOUND) continue;
+      if (grc) {
+        rc = grc;
+        break;
+      }
+      v = rec.data;
+      vlen = rec.len;
+    }
+    if (vlen < 2 || v[vlen - 1] != '}') {
+      rc = cu_error(CU_ECORRUPT, "the evidence record %s is damaged", id);
       break;
     }
-    if (matches(ix, q, &p, rec, id)) json_array_append(arr, rec);
-    json_decref(rec);
+    if (check || (q->case_id && p.cf != CF_CASE_EVIDENCE)) {
+      json_t *j = NULL;
+      if (cu_json_parse(v, vlen, &j)) {
+        rc = cu_error(CU_ECORRUPT, "the evidence record %s is damaged", id);
+        break;
+      }
+      int m = matches(ix, q, &p, j, id);
+      json_decref(j);
+      if (!m) continue;
+    }
+    if (*count) cu_buf_adds(out, ",");
+    cu_buf_add(out, v, vlen - 1); /* the record without its closing brace */
+    add_cases_raw(cit, id, out);
+    cu_buf_adds(out, "}");
+    (*count)++;
   }
+  cu_buf_adds(out, "]");
   char *err = NULL;
   rocksdb_iter_get_error(it, &err);
   if (err && !rc) rc = cu_error(CU_EIO, "index scan failed: %s", err);
   free(err);
   rocksdb_iter_destroy(it);
+  rocksdb_iter_destroy(cit);
   rocksdb_readoptions_destroy(ro);
   cu_buf_release(&cur);
-  if (rc) {
-    json_decref(arr);
-    return rc;
-  }
-  *next = NULL;
+  cu_buf_release(&rec);
+  if (rc) return rc;
   if (more && last.n) {
     unsigned char raw[CURSOR_TAG + sizeof last.b];
     memcpy(raw, tag, CURSOR_TAG);
@@ -344,8 +447,20 @@ int idx_evidence_list(idx *ix, const idx_query *q, json_t **items, char **next) 
     cu_b64url_encode(raw, CURSOR_TAG + last.n, &c);
     *next = cu_buf_detach(&c, NULL);
   }
-  *items = arr;
   return 0;
+}
+
+int idx_evidence_list(idx *ix, const idx_query *q, json_t **items, char **next) {
+  cu_buf out = CU_BUF_INIT(SIZE_MAX / 2);
+  int n = 0;
+  int rc = idx_evidence_list_raw(ix, q, &out, &n, next);
+  if (!rc && cu_json_parse(out.data, out.len, items)) {
+    free(*next);
+    *next = NULL;
+    rc = cu_error(CU_ECORRUPT, "an evidence record in the listing is damaged");
+  }
+  cu_buf_release(&out);
+  return rc;
 }
 
 typedef struct {
