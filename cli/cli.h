@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "buf.h"
+#include "hash.h"
 #include "json.h"
 
 /* Exit codes, the one place they are defined (README "Exit codes"). */
@@ -78,6 +79,17 @@ int client_json(const client *c, const char *method, const char *path, const jso
 int client_get_bytes(const client *c, const char *path, cu_buf *out);
 /* Appends a query parameter (URL-encoded) to path. */
 void client_query_add(cu_buf *path, const char *name, const char *value);
+
+/* A download's destination: each piece goes to fd and into h (a libcurl
+ * write callback with the sink as its data). err is set when a write fails. */
+typedef struct {
+  int fd;
+  cu_sha256 *h;
+  uint64_t got, total;
+  int64_t started;
+  int err;
+} cli_sink;
+size_t cli_sink_write(char *p, size_t size, size_t n, void *sink);
 
 /* A progress bar on stderr, drawn only when stderr is a terminal. */
 void cli_progress(const char *label, uint64_t done, uint64_t total, int64_t started_us);

@@ -1,4 +1,5 @@
 #include <curl/curl.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -7,6 +8,7 @@
 #include "cli.h"
 #include "cu_limits.h"
 #include "err.h"
+#include "hash.h"
 #include "fsutil.h"
 #include "timeu.h"
 #include "banned.h"
@@ -175,4 +177,16 @@ void cli_progress(const char *label, uint64_t done, uint64_t total, int64_t star
 void cli_progress_end(void) {
   if (progress_shown) fprintf(stderr, "\n");
   progress_shown = false;
+}
+
+size_t cli_sink_write(char *p, size_t size, size_t n, void *ud) {
+  cli_sink *s = ud;
+  size_t len = size * n;
+  if (cu_write_all(s->fd, p, len)) {
+    s->err = errno ? errno : EIO;
+    return 0;
+  }
+  cu_sha256_update(s->h, p, len);
+  s->got += len;
+  return len;
 }

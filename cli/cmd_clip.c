@@ -41,25 +41,9 @@ static const char help[] =
     "nothing is left at FILE and the exit status is 3.\n";
 
 typedef struct {
-  int fd;
-  cu_sha256 *h;
-  uint64_t got;
-  int64_t started;
-  int err;
-  char kind[128];
+  cli_sink out;   /* first: libcurl's write callback gets this struct */
+  char kind[128]; /* Custos-Rendition */
 } sink;
-
-static size_t on_data(char *p, size_t size, size_t n, void *ud) {
-  sink *s = ud;
-  size_t len = size * n;
-  if (cu_write_all(s->fd, p, len)) {
-    s->err = errno ? errno : EIO;
-    return 0;
-  }
-  cu_sha256_update(s->h, p, len);
-  s->got += len;
-  return len;
-}
 
 static size_t on_header(char *p, size_t size, size_t n, void *ud) {
   sink *s = ud;
@@ -80,7 +64,7 @@ static size_t on_header(char *p, size_t size, size_t n, void *ud) {
 
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ut, curl_off_t un) {
   sink *s = ud;
-  if (dltotal > 0) cli_progress("downloading", (uint64_t)dlnow, (uint64_t)dltotal, s->started);
+  if (dltotal > 0) cli_progress("downloading", (uint64_t)dlnow, (uint64_t)dltotal, s->out.started);
   return 0;
 }
 
@@ -114,7 +98,7 @@ int cmd_clip(int argc, char **argv) {
   int c, rc = EXIT_OK;
   char *tmp = NULL, *url = NULL, *auth = NULL;
   json_t *rec = NULL, *proof = NULL;
-  sink s = {.fd = -1};
+  sink s = {.out = {.fd = -1}};
   cu_buf path = CU_BUF_INIT(1024);
   while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
     if (client_option(&cl, c, optarg)) continue;
@@ -142,14 +126,14 @@ int cmd_clip(int argc, char **argv) {
   }
   const char *id = argv[optind];
   tmp = cu_xasprintf("%s.custos-part", out);
-  s.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (s.fd < 0) {
+  s.out.fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (s.out.fd < 0) {
     fprintf(stderr, "custos clip: cannot create %s: %s\n", tmp, strerror(errno));
     rc = EXIT_FAIL;
     goto done;
   }
-  s.h = cu_sha256_new();
-  s.started = cu_mono_us();
+  s.out.h = cu_sha256_new();
+  s.out.started = cu_mono_us();
   cu_buf_printf(&path, "/v1/evidence/%s/clip?mode=%s", id, exact ? "exact" : "copy");
   client_query_add(&path, "start", start);
   client_query_add(&path, "end", end);
@@ -161,7 +145,7 @@ int cmd_clip(int argc, char **argv) {
   struct curl_slist *hdr = curl_slist_append(NULL, auth);
   curl_easy_setopt(h, CURLOPT_URL, url);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cli_sink_write);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
   curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);
   curl_easy_setopt(h, CURLOPT_HEADERDATA, &s);
@@ -176,10 +160,10 @@ int cmd_clip(int argc, char **argv) {
   curl_easy_cleanup(h);
   unsigned char d[32];
   char got[65];
-  cu_sha256_final(s.h, d);
+  cu_sha256_final(s.out.h, d);
   cu_hex_encode(d, 32, got);
-  if (cc != CURLE_OK || s.err) {
-    fprintf(stderr, "custos clip: download failed: %s\n", s.err ? strerror(s.err) : curl_easy_strerror(cc));
+  if (cc != CURLE_OK || s.out.err) {
+    fprintf(stderr, "custos clip: download failed: %s\n", s.out.err ? strerror(s.out.err) : curl_easy_strerror(cc));
     rc = EXIT_FAIL;
     goto done;
   }
@@ -214,7 +198,7 @@ int cmd_clip(int argc, char **argv) {
   } else if ((err = cli_prove(&cl, key_file, id, s.kind, want, &proof))) {
     fprintf(stderr, "custos clip: REFUSED: %s; nothing was written to %s\n", cu_errmsg(), out);
     rc = cli_exit_for(err);
-  } else if (fsync(s.fd) < 0 || close(s.fd) < 0 || (s.fd = -1, rename(tmp, out) < 0)) {
+  } else if (fsync(s.out.fd) < 0 || close(s.out.fd) < 0 || (s.out.fd = -1, rename(tmp, out) < 0)) {
     fprintf(stderr, "custos clip: cannot save %s: %s\n", out, strerror(errno));
     rc = EXIT_FAIL;
   } else {
@@ -230,9 +214,9 @@ int cmd_clip(int argc, char **argv) {
     tmp = NULL;
   }
 done:
-  if (s.fd >= 0) close(s.fd);
+  if (s.out.fd >= 0) close(s.out.fd);
   if (tmp) unlink(tmp);
-  cu_sha256_free(s.h);
+  cu_sha256_free(s.out.h);
   free(tmp);
   free(url);
   free(auth);

@@ -40,28 +40,8 @@ static const char help[] =
     "one line per server: \"<server-url> <vkey>\". A server that later presents\n"
     "another key is refused; edit its line if the change is legitimate.\n";
 
-typedef struct {
-  int fd;
-  cu_sha256 *h;
-  uint64_t got, total;
-  int64_t started;
-  int err;
-} sink;
-
-static size_t on_data(char *p, size_t size, size_t n, void *ud) {
-  sink *s = ud;
-  size_t len = size * n;
-  if (cu_write_all(s->fd, p, len)) {
-    s->err = errno ? errno : EIO;
-    return 0;
-  }
-  cu_sha256_update(s->h, p, len);
-  s->got += len;
-  return len;
-}
-
 static int on_progress(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ut, curl_off_t un) {
-  sink *s = ud;
+  cli_sink *s = ud;
   cli_progress("downloading", (uint64_t)dlnow, s->total, s->started);
   return 0;
 }
@@ -77,7 +57,7 @@ int cmd_get(int argc, char **argv) {
   int c, rc = EXIT_OK;
   char *tmp = NULL, *url = NULL, *auth = NULL;
   json_t *rec = NULL, *proof = NULL;
-  sink s = {.fd = -1};
+  cli_sink s = {.fd = -1};
   while ((c = getopt_long(argc, argv, "ho:", opts, NULL)) != -1) {
     if (client_option(&cl, c, optarg)) continue;
     if (c == 'o') out = optarg;
@@ -139,7 +119,7 @@ int cmd_get(int argc, char **argv) {
   struct curl_slist *hdr = curl_slist_append(NULL, auth);
   curl_easy_setopt(h, CURLOPT_URL, url);
   curl_easy_setopt(h, CURLOPT_HTTPHEADER, hdr);
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_data);
+  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, cli_sink_write);
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &s);
   curl_easy_setopt(h, CURLOPT_FAILONERROR, 1L);
   curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);

@@ -185,28 +185,6 @@ static int add_stream(job *j, track *t) {
   return 0;
 }
 
-/* The rotation a player applies, carried as the same display matrix. */
-static int copy_display_matrix(const AVStream *ist, AVStream *ost) {
-#if LIBAVCODEC_VERSION_INT >= AV_VERSION_INT(60, 29, 100)
-  const AVPacketSideData *sd = av_packet_side_data_get(
-      ist->codecpar->coded_side_data, ist->codecpar->nb_coded_side_data, AV_PKT_DATA_DISPLAYMATRIX);
-  if (!sd || sd->size < 9 * sizeof(int32_t)) return 0;
-  AVPacketSideData *out =
-      av_packet_side_data_new(&ost->codecpar->coded_side_data, &ost->codecpar->nb_coded_side_data,
-                              AV_PKT_DATA_DISPLAYMATRIX, sd->size, 0);
-  if (!out) return cu_error(CU_EIO, "out of memory");
-  memcpy(out->data, sd->data, sd->size);
-#else
-  size_t size = 0;
-  const uint8_t *sd = av_stream_get_side_data(ist, AV_PKT_DATA_DISPLAYMATRIX, &size);
-  if (!sd || size < 9 * sizeof(int32_t)) return 0;
-  uint8_t *out = av_stream_new_side_data(ost, AV_PKT_DATA_DISPLAYMATRIX, size);
-  if (!out) return cu_error(CU_EIO, "out of memory");
-  memcpy(out, sd, size);
-#endif
-  return 0;
-}
-
 static int open_video(job *j, int max_side, int crf, const char *preset, int threads) {
   track *t = &j->v;
   AVCodecContext *dec = t->dec, *enc;
@@ -260,7 +238,7 @@ static int open_video(job *j, int max_side, int crf, const char *preset, int thr
   av_dict_free(&o);
   if (err < 0) return mio_av_error(err, "cannot open libx264");
   int rc = add_stream(j, t);
-  if (rc == 0) rc = copy_display_matrix(t->ist, t->ost);
+  if (rc == 0) rc = mio_copy_display_matrix(t->ist, t->ost);
   if (rc) return rc;
 
   if (!(j->scaled = av_frame_alloc())) return cu_error(CU_EIO, "out of memory");

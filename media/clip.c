@@ -998,28 +998,6 @@ static int add_stream(clip *c, cslot *s) {
   return 0;
 }
 
-/* The rotation a player applies, carried as the same display matrix. */
-static int copy_display_matrix(const AVStream *in, AVStream *out) {
-#if LIBAVCODEC_VERSION_INT >= AV_VERSION_INT(60, 29, 100)
-  const AVPacketSideData *sd = av_packet_side_data_get(
-      in->codecpar->coded_side_data, in->codecpar->nb_coded_side_data, AV_PKT_DATA_DISPLAYMATRIX);
-  if (!sd || sd->size < 9 * sizeof(int32_t)) return 0;
-  AVPacketSideData *o =
-      av_packet_side_data_new(&out->codecpar->coded_side_data, &out->codecpar->nb_coded_side_data,
-                              AV_PKT_DATA_DISPLAYMATRIX, sd->size, 0);
-  if (!o) return cu_error(CU_EIO, "out of memory");
-  memcpy(o->data, sd->data, sd->size);
-#else
-  size_t size = 0;
-  const uint8_t *sd = av_stream_get_side_data(in, AV_PKT_DATA_DISPLAYMATRIX, &size);
-  if (!sd || size < 9 * sizeof(int32_t)) return 0;
-  uint8_t *o = av_stream_new_side_data(out, AV_PKT_DATA_DISPLAYMATRIX, size);
-  if (!o) return cu_error(CU_EIO, "out of memory");
-  memcpy(o, sd, size);
-#endif
-  return 0;
-}
-
 static int open_video_encoder(clip *c) {
   cslot *s = &c->s[SV];
   AVStream *in = ist(c, SV);
@@ -1062,7 +1040,7 @@ static int open_video_encoder(clip *c) {
   av_dict_free(&o);
   if (err < 0) return mio_av_error(err, "cannot open libx264");
   int rc = add_stream(c, s);
-  if (!rc) rc = copy_display_matrix(in, s->ost);
+  if (!rc) rc = mio_copy_display_matrix(in, s->ost);
   if (rc) return rc;
   if (!(c->scaled = av_frame_alloc())) return cu_error(CU_EIO, "out of memory");
   c->scaled->format = enc->pix_fmt;

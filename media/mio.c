@@ -342,3 +342,25 @@ void mio_progress(const mio_in *in, const AVStream *st, int64_t ts) {
   double f = (double)(av_rescale_q(ts, st->time_base, AV_TIME_BASE_Q) - start) / (double)in->ic->duration;
   ctl->progress(ctl->progress_ud, f < 0 ? 0 : f > 1 ? 1 : f);
 }
+
+/* The rotation a player applies, carried as the same display matrix. */
+int mio_copy_display_matrix(const AVStream *ist, AVStream *ost) {
+#if LIBAVCODEC_VERSION_INT >= AV_VERSION_INT(60, 29, 100)
+  const AVPacketSideData *sd = av_packet_side_data_get(
+      ist->codecpar->coded_side_data, ist->codecpar->nb_coded_side_data, AV_PKT_DATA_DISPLAYMATRIX);
+  if (!sd || sd->size < 9 * sizeof(int32_t)) return 0;
+  AVPacketSideData *out =
+      av_packet_side_data_new(&ost->codecpar->coded_side_data, &ost->codecpar->nb_coded_side_data,
+                              AV_PKT_DATA_DISPLAYMATRIX, sd->size, 0);
+  if (!out) return cu_error(CU_EIO, "out of memory");
+  memcpy(out->data, sd->data, sd->size);
+#else
+  size_t size = 0;
+  const uint8_t *sd = av_stream_get_side_data(ist, AV_PKT_DATA_DISPLAYMATRIX, &size);
+  if (!sd || size < 9 * sizeof(int32_t)) return 0;
+  uint8_t *out = av_stream_new_side_data(ost, AV_PKT_DATA_DISPLAYMATRIX, size);
+  if (!out) return cu_error(CU_EIO, "out of memory");
+  memcpy(out, sd, size);
+#endif
+  return 0;
+}

@@ -101,4 +101,7 @@ int mio_decoder(AVCodecContext **dec, const AVStream *st, int threads);
 /* The progress share of a timestamp within the input's duration. */
 void mio_progress(const mio_in *in, const AVStream *st, int64_t ts);
 
+/* Copies the display matrix (rotation) of in to out, if it has one. */
+int mio_copy_display_matrix(const AVStream *in, AVStream *out);
+
 #endif
