@@ -344,7 +344,6 @@ int idx_evidence_list_raw(idx *ix, const idx_query *q, cu_buf *out, int *count, 
   cursor_tag(q, &p, tag);
   int rc = 0;
   *count = 0;
-  *next = NULL;
   if (q->cursor) {
     rc = cu_b64url_decode(q->cursor, strlen(q->cursor), &cur);
     if (rc || cur.len <= CURSOR_TAG || memcmp(cur.data, tag, CURSOR_TAG) ||
@@ -439,6 +438,7 @@ int idx_evidence_list_raw(idx *ix, const idx_query *q, cu_buf *out, int *count, 
   cu_buf_release(&cur);
   cu_buf_release(&rec);
   if (rc) return rc;
+  *next = NULL; /* only on success: a caller's pointer survives an error */
   if (more && last.n) {
     unsigned char raw[CURSOR_TAG + sizeof last.b];
     memcpy(raw, tag, CURSOR_TAG);
