@@ -210,25 +210,7 @@ static int open_in(bctx *b, const char *rel) {
 static int read_small(bctx *b, const char *rel, size_t max, cu_buf *out) {
   int fd = open_in(b, rel);
   if (fd < 0) return cu_error_errno(cu_errno_code(errno), errno, "cannot open %s", rel);
-  int rc = 0;
-  char chunk[8192];
-  for (;;) {
-    ssize_t n = read(fd, chunk, sizeof chunk);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      rc = cu_error_errno(CU_EIO, errno, "cannot read %s", rel);
-      break;
-    }
-    if (n == 0) break;
-    if (out->len + (size_t)n > max) {
-      rc = cu_error(CU_ETOOBIG, "%s is larger than %zu bytes", rel, max);
-      break;
-    }
-    if ((rc = cu_buf_add(out, chunk, (size_t)n))) break;
-  }
-  close(fd);
-  if (!rc && !out->data) cu_buf_add(out, "", 0);
-  return rc;
+  return cu_read_small_fd(fd, rel, max, out);
 }
 
 /* Every file in the bag, by its path relative to the base. */

@@ -126,21 +126,19 @@ done:
   return rc;
 }
 
-int cu_read_small_file(const char *path, size_t max, cu_buf *out) {
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return cu_error_errno(cu_errno_code(errno), errno, "cannot open %s", path);
+int cu_read_small_fd(int fd, const char *name, size_t max, cu_buf *out) {
   int rc = 0;
   char chunk[8192];
   for (;;) {
     ssize_t n = read(fd, chunk, sizeof chunk);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      rc = cu_error_errno(CU_EIO, errno, "cannot read %s", path);
+      rc = cu_error_errno(CU_EIO, errno, "cannot read %s", name);
       break;
     }
     if (n == 0) break;
     if (out->len + (size_t)n > max) {
-      rc = cu_error(CU_ETOOBIG, "%s is larger than %zu bytes", path, max);
+      rc = cu_error(CU_ETOOBIG, "%s is larger than %zu bytes", name, max);
       break;
     }
     if ((rc = cu_buf_add(out, chunk, (size_t)n))) break;
@@ -148,6 +146,12 @@ int cu_read_small_file(const char *path, size_t max, cu_buf *out) {
   close(fd);
   if (!rc && !out->data) cu_buf_add(out, "", 0);
   return rc;
+}
+
+int cu_read_small_file(const char *path, size_t max, cu_buf *out) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return cu_error_errno(cu_errno_code(errno), errno, "cannot open %s", path);
+  return cu_read_small_fd(fd, path, max, out);
 }
 
 int cu_fs_free_bytes(const char *path, int64_t *out) {

@@ -21,6 +21,8 @@ int cu_write_file_durable(const char *path, const void *data, size_t n, mode_t m
                           int exclusive);
 /* Reads a small file whole (at most max bytes, else CU_ETOOBIG). */
 int cu_read_small_file(const char *path, size_t max, cu_buf *out);
+/* The same from an open fd (closed here); name is for messages. */
+int cu_read_small_fd(int fd, const char *name, size_t max, cu_buf *out);
 /* Free bytes for unprivileged writers on the file system holding path. */
 int cu_fs_free_bytes(const char *path, int64_t *out);
 /* Joins a directory and a name that the caller has already validated. */
