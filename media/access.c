@@ -176,14 +176,7 @@ static int open_decoder(job *j, track *t, enum AVMediaType type, int threads, ch
   return rc;
 }
 
-static int add_stream(job *j, track *t) {
-  if (!(t->ost = avformat_new_stream(j->oc, NULL))) return cu_error(CU_EIO, "out of memory");
-  int err = avcodec_parameters_from_context(t->ost->codecpar, t->enc);
-  if (err < 0) return mio_av_error(err, "cannot describe the output stream");
-  t->ost->time_base = t->enc->time_base;
-  t->ost->sample_aspect_ratio = t->enc->sample_aspect_ratio;
-  return 0;
-}
+static int add_stream(job *j, track *t) { return mio_add_stream(j->oc, t->enc, &t->ost); }
 
 static int open_video(job *j, int max_side, int crf, const char *preset, int threads) {
   track *t = &j->v;
@@ -250,36 +243,12 @@ static int open_video(job *j, int max_side, int crf, const char *preset, int thr
   return 0;
 }
 
-static bool aac_rate(const AVCodec *aac, int rate) {
-  if (!aac->supported_samplerates) return true;
-  for (const int *r = aac->supported_samplerates; *r; r++)
-    if (*r == rate) return true;
-  return false;
-}
-
 static int open_audio(job *j, int bitrate) {
   track *t = &j->a;
-  AVCodecContext *enc;
-  int err;
-  const AVCodec *aac = avcodec_find_encoder_by_name("aac");
-  if (!aac) return cu_error(CU_EIO, "this libavcodec has no aac encoder");
-  if (!(enc = t->enc = avcodec_alloc_context3(aac))) return cu_error(CU_EIO, "out of memory");
-
-  int rate = aac_rate(aac, t->dec->sample_rate) ? t->dec->sample_rate : ACCESS_FALLBACK_RATE;
-  AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO, stereo = AV_CHANNEL_LAYOUT_STEREO;
-  /* More than two channels are mixed down: a browser plays stereo. */
-  if ((err = av_channel_layout_copy(&enc->ch_layout,
-                                    t->dec->ch_layout.nb_channels >= 2 ? &stereo : &mono)) < 0)
-    return mio_av_error(err, "cannot set the channel layout");
-  enc->sample_fmt = AV_SAMPLE_FMT_FLTP;
-  enc->sample_rate = rate;
-  enc->bit_rate = bitrate;
-  enc->time_base = (AVRational){1, rate};
-  enc->profile = FF_PROFILE_AAC_LOW;
-  if (j->oc->oformat->flags & AVFMT_GLOBALHEADER) enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-  if ((err = avcodec_open2(enc, aac, NULL)) < 0) return mio_av_error(err, "cannot open the aac encoder");
-  int rc = add_stream(j, t);
+  int rc = mio_open_aac(t->dec, bitrate, ACCESS_FALLBACK_RATE, j->oc, &t->enc);
+  if (!rc) rc = add_stream(j, t);
   if (rc) return rc;
+  const AVCodecContext *enc = t->enc;
 
   if (!(j->fifo = av_audio_fifo_alloc(enc->sample_fmt, enc->ch_layout.nb_channels,
                                       2 * enc->frame_size)) ||
@@ -393,25 +362,10 @@ static int video_frame(job *j, const AVFrame *f) {
 
 /* Encodes whole AAC frames from the fifo; with last, the rest too. */
 static int encode_fifo(job *j, bool last) {
-  track *t = &j->a;
-  int fs = t->enc->frame_size, err;
-  while (av_audio_fifo_size(j->fifo) >= fs || (last && av_audio_fifo_size(j->fifo) > 0)) {
-    int n = av_audio_fifo_size(j->fifo) < fs ? av_audio_fifo_size(j->fifo) : fs;
-    av_frame_unref(j->aframe);
-    j->aframe->format = t->enc->sample_fmt;
-    j->aframe->sample_rate = t->enc->sample_rate;
-    j->aframe->nb_samples = n;
-    if ((err = av_channel_layout_copy(&j->aframe->ch_layout, &t->enc->ch_layout)) < 0 ||
-        (err = av_frame_get_buffer(j->aframe, 0)) < 0)
-      return mio_av_error(err, "cannot allocate a frame");
-    if (av_audio_fifo_read(j->fifo, (void **)j->aframe->extended_data, n) < n)
-      return cu_error(CU_EIO, "cannot read the audio buffer");
-    j->aframe->pts = j->next_apts;
-    j->next_apts += n;
-    int rc = encode(j, t, j->aframe);
-    if (rc) return rc;
-  }
-  return 0;
+  int rc;
+  while ((rc = mio_fifo_frame(j->fifo, j->a.enc, last, j->aframe, &j->next_apts)) == 1)
+    if ((rc = encode(j, &j->a, j->aframe))) return rc;
+  return rc;
 }
 
 /* Converts f (NULL: what swr still holds) into the fifo. */

@@ -989,14 +989,7 @@ static bool usable_tb(AVRational tb) {
   return tb.num == 1 && tb.den >= CLIP_TB_MIN_DEN && tb.den <= CLIP_TB_MAX_DEN;
 }
 
-static int add_stream(clip *c, cslot *s) {
-  if (!(s->ost = avformat_new_stream(c->oc, NULL))) return cu_error(CU_EIO, "out of memory");
-  int err = avcodec_parameters_from_context(s->ost->codecpar, s->enc);
-  if (err < 0) return mio_av_error(err, "cannot describe the clip's stream");
-  s->ost->time_base = s->enc->time_base;
-  s->ost->sample_aspect_ratio = s->enc->sample_aspect_ratio;
-  return 0;
-}
+static int add_stream(clip *c, cslot *s) { return mio_add_stream(c->oc, s->enc, &s->ost); }
 
 static int open_video_encoder(clip *c) {
   cslot *s = &c->s[SV];
@@ -1052,36 +1045,12 @@ static int open_video_encoder(clip *c) {
   return 0;
 }
 
-static bool aac_rate(const AVCodec *aac, int rate) {
-  if (!aac->supported_samplerates) return true;
-  for (const int *r = aac->supported_samplerates; *r; r++)
-    if (*r == rate) return true;
-  return false;
-}
-
 static int open_audio_encoder(clip *c) {
   cslot *s = &c->s[SA];
-  AVCodecContext *enc;
-  int err;
-  const AVCodec *aac = avcodec_find_encoder_by_name("aac");
-  if (!aac) return cu_error(CU_EIO, "this libavcodec has no aac encoder");
-  if (!(enc = s->enc = avcodec_alloc_context3(aac))) return cu_error(CU_EIO, "out of memory");
-  int rate = aac_rate(aac, s->dec->sample_rate) ? s->dec->sample_rate : CLIP_FALLBACK_RATE;
-  AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO, stereo = AV_CHANNEL_LAYOUT_STEREO;
-  /* More than two channels are mixed down: a browser plays stereo. */
-  if ((err = av_channel_layout_copy(&enc->ch_layout,
-                                    s->dec->ch_layout.nb_channels >= 2 ? &stereo : &mono)) < 0)
-    return mio_av_error(err, "cannot set the channel layout");
-  enc->sample_fmt = AV_SAMPLE_FMT_FLTP;
-  enc->sample_rate = rate;
-  enc->bit_rate = CLIP_AUDIO_BITRATE;
-  enc->time_base = (AVRational){1, rate};
-  enc->profile = FF_PROFILE_AAC_LOW;
-  if (c->oc->oformat->flags & AVFMT_GLOBALHEADER) enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
-  if ((err = avcodec_open2(enc, aac, NULL)) < 0)
-    return mio_av_error(err, "cannot open the aac encoder");
-  int rc = add_stream(c, s);
+  int rc = mio_open_aac(s->dec, CLIP_AUDIO_BITRATE, CLIP_FALLBACK_RATE, c->oc, &s->enc);
+  if (!rc) rc = add_stream(c, s);
   if (rc) return rc;
+  const AVCodecContext *enc = s->enc;
   if (!(c->fifo = av_audio_fifo_alloc(enc->sample_fmt, enc->ch_layout.nb_channels,
                                       2 * enc->frame_size)) ||
       !(c->conv = av_frame_alloc()) || !(c->aframe = av_frame_alloc()))
@@ -1135,25 +1104,10 @@ static int encode(clip *c, int slot, const AVFrame *f) {
 
 /* Encodes whole AAC frames from the fifo; with last, the rest too. */
 static int encode_fifo(clip *c, bool last) {
-  AVCodecContext *enc = c->s[SA].enc;
-  int fs = enc->frame_size, err;
-  while (av_audio_fifo_size(c->fifo) >= fs || (last && av_audio_fifo_size(c->fifo) > 0)) {
-    int n = av_audio_fifo_size(c->fifo) < fs ? av_audio_fifo_size(c->fifo) : fs;
-    av_frame_unref(c->aframe);
-    c->aframe->format = enc->sample_fmt;
-    c->aframe->sample_rate = enc->sample_rate;
-    c->aframe->nb_samples = n;
-    if ((err = av_channel_layout_copy(&c->aframe->ch_layout, &enc->ch_layout)) < 0 ||
-        (err = av_frame_get_buffer(c->aframe, 0)) < 0)
-      return mio_av_error(err, "cannot allocate a frame");
-    if (av_audio_fifo_read(c->fifo, (void **)c->aframe->extended_data, n) < n)
-      return cu_error(CU_EIO, "cannot read the audio buffer");
-    c->aframe->pts = c->next_apts;
-    c->next_apts += n;
-    int rc = encode(c, SA, c->aframe);
-    if (rc) return rc;
-  }
-  return 0;
+  int rc;
+  while ((rc = mio_fifo_frame(c->fifo, c->s[SA].enc, last, c->aframe, &c->next_apts)) == 1)
+    if ((rc = encode(c, SA, c->aframe))) return rc;
+  return rc;
 }
 
 /* Converts count samples of in from sample skip on (in NULL: what swr

@@ -364,3 +364,61 @@ int mio_copy_display_matrix(const AVStream *ist, AVStream *ost) {
 #endif
   return 0;
 }
+
+static bool aac_takes(const AVCodec *aac, int rate) {
+  if (!aac->supported_samplerates) return true;
+  for (const int *r = aac->supported_samplerates; *r; r++)
+    if (*r == rate) return true;
+  return false;
+}
+
+int mio_open_aac(const AVCodecContext *dec, int bitrate, int fallback_rate,
+                 const AVFormatContext *oc, AVCodecContext **out) {
+  int err;
+  const AVCodec *aac = avcodec_find_encoder_by_name("aac");
+  if (!aac) return cu_error(CU_EIO, "this libavcodec has no aac encoder");
+  AVCodecContext *enc = *out = avcodec_alloc_context3(aac);
+  if (!enc) return cu_error(CU_EIO, "out of memory");
+  int rate = aac_takes(aac, dec->sample_rate) ? dec->sample_rate : fallback_rate;
+  AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO, stereo = AV_CHANNEL_LAYOUT_STEREO;
+  /* More than two channels are mixed down: a browser plays stereo. */
+  if ((err = av_channel_layout_copy(&enc->ch_layout, dec->ch_layout.nb_channels >= 2 ? &stereo : &mono)) < 0)
+    return mio_av_error(err, "cannot set the channel layout");
+  enc->sample_fmt = AV_SAMPLE_FMT_FLTP;
+  enc->sample_rate = rate;
+  enc->bit_rate = bitrate;
+  enc->time_base = (AVRational){1, rate};
+  enc->profile = FF_PROFILE_AAC_LOW;
+  if (oc->oformat->flags & AVFMT_GLOBALHEADER) enc->flags |= AV_CODEC_FLAG_GLOBAL_HEADER;
+  if ((err = avcodec_open2(enc, aac, NULL)) < 0) return mio_av_error(err, "cannot open the aac encoder");
+  return 0;
+}
+
+int mio_add_stream(AVFormatContext *oc, const AVCodecContext *enc, AVStream **out) {
+  AVStream *ost = *out = avformat_new_stream(oc, NULL);
+  if (!ost) return cu_error(CU_EIO, "out of memory");
+  int err = avcodec_parameters_from_context(ost->codecpar, enc);
+  if (err < 0) return mio_av_error(err, "cannot describe the output stream");
+  ost->time_base = enc->time_base;
+  ost->sample_aspect_ratio = enc->sample_aspect_ratio;
+  return 0;
+}
+
+int mio_fifo_frame(AVAudioFifo *fifo, const AVCodecContext *enc, bool last, AVFrame *frame,
+                   int64_t *next_pts) {
+  int fs = enc->frame_size, have = av_audio_fifo_size(fifo), err;
+  if (have < fs && !(last && have > 0)) return 0;
+  int n = have < fs ? have : fs;
+  av_frame_unref(frame);
+  frame->format = enc->sample_fmt;
+  frame->sample_rate = enc->sample_rate;
+  frame->nb_samples = n;
+  if ((err = av_channel_layout_copy(&frame->ch_layout, &enc->ch_layout)) < 0 ||
+      (err = av_frame_get_buffer(frame, 0)) < 0)
+    return mio_av_error(err, "cannot allocate a frame");
+  if (av_audio_fifo_read(fifo, (void **)frame->extended_data, n) < n)
+    return cu_error(CU_EIO, "cannot read the audio buffer");
+  frame->pts = *next_pts;
+  *next_pts += n;
+  return 1;
+}

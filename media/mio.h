@@ -15,6 +15,7 @@
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
+#include <libavutil/audio_fifo.h>
 
 #include "media.h"
 
@@ -100,6 +101,21 @@ int mio_decoder(AVCodecContext **dec, const AVStream *st, int threads);
 
 /* The progress share of a timestamp within the input's duration. */
 void mio_progress(const mio_in *in, const AVStream *st, int64_t ts);
+
+/* Encoders for the MP4s a browser plays (access copies, exact clips). */
+
+/* Opens an AAC-LC encoder for what dec decodes: its sample rate if AAC
+ * takes it, else fallback_rate; more than two channels mixed to stereo;
+ * planar float (what the aac encoder takes); global header when oc needs it. */
+int mio_open_aac(const AVCodecContext *dec, int bitrate, int fallback_rate,
+                 const AVFormatContext *oc, AVCodecContext **enc);
+/* Adds an output stream to oc described by the open encoder enc. */
+int mio_add_stream(AVFormatContext *oc, const AVCodecContext *enc, AVStream **ost);
+/* Fills frame with the next whole encoder frame of samples from fifo (with
+ * last, a short one from what is left), stamped *next_pts, which advances.
+ * 1 when a frame was filled, 0 when the fifo has not enough, or an error. */
+int mio_fifo_frame(AVAudioFifo *fifo, const AVCodecContext *enc, bool last, AVFrame *frame,
+                   int64_t *next_pts);
 
 /* Copies the display matrix (rotation) of in to out, if it has one. */
 int mio_copy_display_matrix(const AVStream *in, AVStream *out);
