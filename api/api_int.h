@@ -125,6 +125,16 @@ typedef struct {
   const char *what;         /* "original", a rendition kind, or a clip's kind */
 } serve_item;
 int serve_object(req *r, const serve_item *it);
+/* A Range header: "bytes=" and up to max specs (a-b, a-, -n). 0 with *n
+ * ranges, 1 to send the whole file (no header, another unit, a malformed
+ * one, more than max: RFC 9110 lets a server ignore it), -1 when none is
+ * satisfiable. */
+typedef struct {
+  uint64_t off, len;
+} serve_range;
+int serve_parse_ranges(const char *h, uint64_t size, serve_range *out, int max, int *n);
+/* Whether an If-None-Match list names etag (or is "*"). */
+bool serve_etag_matches(const char *inm, const char *etag);
 /* 1 with a 410 (and the tombstone) queued if the item was deleted, else 0. */
 int evidence_gone(req *r, const json_t *rec);
 

@@ -428,45 +428,6 @@ static void tar_free(void *cls) {
   free(s);
 }
 
-/* One range "bytes=a-b", "a-" or "-n": 0 with [*off, *off + *len), 1 to
- * send everything (no header, several ranges, another unit, malformed),
- * -1 when it is unsatisfiable. */
-static int one_range(const char *h, uint64_t size, uint64_t *off, uint64_t *len) {
-  if (!h || strncmp(h, "bytes=", 6) || strchr(h, ',')) return 1;
-  const char *p = h + 6;
-  while (*p == ' ')
-    p++;
-  const char *dash = strchr(p, '-');
-  if (!dash) return 1;
-  char a[24] = "", b[24] = "";
-  size_t an = (size_t)(dash - p), bn = strlen(dash + 1);
-  while (bn && dash[bn] == ' ')
-    bn--;
-  if (an >= sizeof a || bn >= sizeof b) return 1;
-  memcpy(a, p, an);
-  memcpy(b, dash + 1, bn);
-  int64_t x, y;
-  if (!an) {
-    if (!bn || cu_parse_i64(b, &y, 0)) return 1;
-    if (!y || !size) return -1;
-    *len = (uint64_t)y > size ? size : (uint64_t)y;
-    *off = size - *len;
-    return 0;
-  }
-  if (cu_parse_i64(a, &x, 0) || (bn && (cu_parse_i64(b, &y, 0) || y < x))) return 1;
-  if ((uint64_t)x >= size) return -1;
-  uint64_t last = bn && (uint64_t)y < size - 1 ? (uint64_t)y : size - 1;
-  *off = (uint64_t)x;
-  *len = last - *off + 1;
-  return 0;
-}
-
-static bool etag_in(const char *list, const char *etag) {
-  if (!list) return false;
-  if (!strcmp(list, "*")) return true;
-  return strstr(list, etag) != NULL; /* W/"x" does not contain "x" exactly as a strong tag would */
-}
-
 static int not_ready(req *r, const json_t *rec) {
   const char *state = cu_json_str(rec, "state");
   char msg[1400];
@@ -535,13 +496,21 @@ static int download(req *r) {
                      NULL,
                      NULL,
                      NULL};
-  if (etag_in(req_header(r, "If-None-Match"), etag)) {
+  if (serve_etag_matches(req_header(r, "If-None-Match"), etag)) {
     tar_layout_free(l);
     json_decref(rec);
     return respond(r, 304, NULL, "", 0, h);
   }
   uint64_t off = 0, len = size;
-  int pr = one_range(req_header(r, "Range"), size, &off, &len);
+  /* One range at most: a tar is resumed, not scanned (several: all of it). */
+  const char *range = req_header(r, "Range");
+  serve_range one;
+  int n = 0;
+  int pr = range && strchr(range, ',') ? 1 : serve_parse_ranges(range, size, &one, 1, &n);
+  if (pr == 0) {
+    off = one.off;
+    len = one.len;
+  }
   const char *ifr = req_header(r, "If-Range");
   if (pr <= 0 && ifr && strcmp(ifr, etag) && strcmp(ifr, lm)) { /* changed since: all of it */
     pr = 1;

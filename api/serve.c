@@ -26,12 +26,9 @@
 
 #define MAX_RANGES 16 /* more is a scan of the file, not a player's request */
 
-typedef struct {
-  uint64_t off, len;
-} range_t;
 
 /* One spec "a-b", "a-" or "-n". 0 ok, 1 malformed, -1 unsatisfiable. */
-static int parse_spec(const char *p, size_t n, uint64_t size, range_t *out) {
+static int parse_spec(const char *p, size_t n, uint64_t size, serve_range *out) {
   char a[24] = "", b[24] = "";
   const char *dash = memchr(p, '-', n);
   if (!dash) return 1;
@@ -56,10 +53,7 @@ static int parse_spec(const char *p, size_t n, uint64_t size, range_t *out) {
   return 0;
 }
 
-/* "bytes=" followed by specs. 0 with *n ranges, 1 to serve the whole file
- * (no header, another unit, a malformed one: RFC 9110 lets a server ignore
- * it), -1 when none is satisfiable. */
-static int parse_ranges(const char *h, uint64_t size, range_t *out, int *n) {
+int serve_parse_ranges(const char *h, uint64_t size, serve_range *out, int max, int *n) {
   *n = 0;
   if (!h || strncmp(h, "bytes=", 6)) return 1;
   int unsat = 0;
@@ -68,11 +62,11 @@ static int parse_ranges(const char *h, uint64_t size, range_t *out, int *n) {
     const char *end = strchr(p, ',');
     size_t len = end ? (size_t)(end - p) : strlen(p);
     while (len && (p[len - 1] == ' ' || p[len - 1] == '\t')) len--;
-    range_t r;
+    serve_range r;
     int rc = parse_spec(p, len, size, &r);
     if (rc > 0) return 1;
     if (rc < 0) unsat++;
-    else if (*n == MAX_RANGES) return 1;
+    else if (*n == max) return 1;
     else out[(*n)++] = r;
     if (!end) break;
     p = end + 1;
@@ -81,7 +75,7 @@ static int parse_ranges(const char *h, uint64_t size, range_t *out, int *n) {
   return 0;
 }
 
-static bool etag_matches(const char *inm, const char *etag) {
+bool serve_etag_matches(const char *inm, const char *etag) {
   if (!inm) return false;
   if (!strcmp(inm, "*")) return true;
   return strstr(inm, etag) != NULL;
@@ -92,7 +86,7 @@ static bool etag_matches(const char *inm, const char *etag) {
 typedef struct {
   int fd;
   int n;
-  range_t r[MAX_RANGES];
+  serve_range r[MAX_RANGES];
   char *head[MAX_RANGES]; /* each part's boundary and headers */
   size_t head_len[MAX_RANGES];
   char tail[96];
@@ -131,7 +125,7 @@ static ssize_t multipart_read(void *cls, uint64_t pos, char *buf, size_t max) {
   return MHD_CONTENT_READER_END_OF_STREAM;
 }
 
-static int respond_multipart(req *r, int fd, uint64_t size, const char *ctype, const range_t *rs,
+static int respond_multipart(req *r, int fd, uint64_t size, const char *ctype, const serve_range *rs,
                              int n, const char *const *headers) {
   multipart *m = cu_xcalloc(1, sizeof *m);
   m->fd = fd;
@@ -178,7 +172,7 @@ static void peer_address(req *r, char *out, size_t n) {
   getnameinfo(sa, len, out, (socklen_t)n, NULL, 0, NI_NUMERICHOST);
 }
 
-static int record_access(req *r, const serve_item *it, const range_t *rs, int n, uint64_t size) {
+static int record_access(req *r, const serve_item *it, const serve_range *rs, int n, uint64_t size) {
   json_t *ev = json_object();
   cu_json_set_str(ev, "type", "accessed");
   cu_json_set_str(ev, "evidence", it->evidence_id);
@@ -239,13 +233,13 @@ int serve_object(req *r, const serve_item *it) {
                      "Content-Type", it->content_type, "Content-Disposition", disp,
                      "Cache-Control", "private, no-transform", "Custos-Rendition", it->what,
                      NULL, NULL, NULL};
-  if (etag_matches(req_header(r, "If-None-Match"), etag)) {
+  if (serve_etag_matches(req_header(r, "If-None-Match"), etag)) {
     close(fd);
     return respond(r, 304, NULL, "", 0, h);
   }
-  range_t rs[MAX_RANGES];
+  serve_range rs[MAX_RANGES];
   int n = 0;
-  int pr = parse_ranges(req_header(r, "Range"), size, rs, &n);
+  int pr = serve_parse_ranges(req_header(r, "Range"), size, rs, MAX_RANGES, &n);
   if (pr < 0) {
     close(fd);
     snprintf(crange, sizeof crange, "bytes */%llu", (unsigned long long)size);
