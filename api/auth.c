@@ -127,21 +127,26 @@ json_t *auth_actor(const principal *who) {
 
 /* Reviewers get the same answer for an item that does not exist and one
  * outside their cases: which ids exist is itself not theirs to learn. */
+/* The answer to a reviewer's lookup (rc, yes): 0 to go on, else the error
+ * or a 403 saying what is not theirs, already queued. */
+static int reviewer_verdict(req *r, int rc, bool yes, const char *what, const char *id,
+                            const char *not_theirs) {
+  if (rc) return respond_error(r, rc, NULL), rc;
+  if (yes) return 0;
+  char msg[320];
+  snprintf(msg, sizeof msg, "%s %.64s %s %s (or does not exist); an admin assigns reviewers to cases",
+           what, id, not_theirs, r->who.user[0] ? r->who.user : "this token");
+  respond_status(r, 403, "forbidden", msg, NULL);
+  return CU_EDENIED;
+}
+
 int auth_may_read_evidence(req *r, const char *evidence_id) {
   if (r->who.role_bit & (ROLE_LEGAL | ROLE_ADMIN)) return 0;
   bool yes = false;
   int rc = r->who.role_bit == ROLE_REVIEWER && r->who.user[0]
                ? idx_evidence_visible_to(r->a->ix, evidence_id, r->who.user, &yes)
                : 0;
-  if (rc) return respond_error(r, rc, NULL), rc;
-  if (yes) return 0;
-  char msg[320];
-  snprintf(msg, sizeof msg,
-           "evidence %.64s is not in a case assigned to %s (or does not exist); an admin "
-           "assigns reviewers to cases",
-           evidence_id, r->who.user[0] ? r->who.user : "this token");
-  respond_status(r, 403, "forbidden", msg, NULL);
-  return CU_EDENIED;
+  return reviewer_verdict(r, rc, yes, "evidence", evidence_id, "is not in a case assigned to");
 }
 
 int auth_may_read_case(req *r, const char *case_id) {
@@ -150,15 +155,7 @@ int auth_may_read_case(req *r, const char *case_id) {
   int rc = r->who.role_bit == ROLE_REVIEWER && r->who.user[0] && cu_name_valid(case_id)
                ? idx_case_assigned(r->a->ix, case_id, r->who.user, &yes)
                : 0;
-  if (rc) return respond_error(r, rc, NULL), rc;
-  if (yes) return 0;
-  char msg[320];
-  snprintf(msg, sizeof msg,
-           "case %.64s is not assigned to %s (or does not exist); an admin assigns reviewers "
-           "to cases",
-           case_id, r->who.user[0] ? r->who.user : "this token");
-  respond_status(r, 403, "forbidden", msg, NULL);
-  return CU_EDENIED;
+  return reviewer_verdict(r, rc, yes, "case", case_id, "is not assigned to");
 }
 
 /* ---- browser sessions ----------------------------------------------------
