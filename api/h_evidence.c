@@ -84,7 +84,7 @@ static int get_one(req *r) {
   json_object_set_new(rec, "renditions", rend);
   json_t *ret = NULL, *holds = NULL;
   if (!gov_retention(r->a->gov, rec, &ret)) json_object_set_new(rec, "retention", ret);
-  if (!gov_holds_covering(r->a->gov, r->param[0], &holds)) json_object_set_new(rec, "holds", holds);
+  if (!gov_holds_covering(r->a->gov, rec, &holds)) json_object_set_new(rec, "holds", holds);
   rc = respond_json(r, 200, rec, NULL);
   json_decref(rec);
   return rc;

@@ -270,10 +270,9 @@ int gov_hold_set(gov *g, char kind, const char *target, const char *reason, cons
   return 0;
 }
 
-int gov_holds_covering(gov *g, const char *evidence_id, json_t **out) {
-  json_t *rec = NULL, *all = NULL;
-  int rc = idx_evidence_get(g->ix, evidence_id, &rec);
-  if (!rc) rc = idx_holds_on(g->ix, 'e', evidence_id, &all);
+int gov_holds_covering(gov *g, const json_t *rec, json_t **out) {
+  json_t *all = NULL;
+  int rc = idx_holds_on(g->ix, 'e', cu_json_str(rec, "id"), &all);
   size_t i;
   json_t *c;
   json_array_foreach(json_object_get(rec, "cases"), i, c) {
@@ -282,7 +281,6 @@ int gov_holds_covering(gov *g, const char *evidence_id, json_t **out) {
     json_array_extend(all, more);
     json_decref(more);
   }
-  json_decref(rec);
   if (rc) {
     json_decref(all);
     return rc;
@@ -291,18 +289,18 @@ int gov_holds_covering(gov *g, const char *evidence_id, json_t **out) {
   return 0;
 }
 
-/* CU_ECONFLICT naming the first hold covering the item, or 0. */
-static int not_held(gov *g, const char *evidence_id) {
+/* CU_ECONFLICT naming the first hold covering the item (rec as
+ * idx_evidence_get gives it), or 0. */
+static int not_held(gov *g, const json_t *rec) {
   json_t *holds = NULL;
-  int rc = gov_holds_covering(g, evidence_id, &holds);
+  int rc = gov_holds_covering(g, rec, &holds);
   if (rc) return rc;
   json_t *h = json_array_get(holds, 0);
   if (h) {
-    const char *on_case = cu_json_str(h, "case");
-    rc = cu_error(CU_ECONFLICT, "evidence %s is under legal hold %s (%s%s%s: \"%s\", set by %s at %s); nothing can delete it until the hold is released",
-                  evidence_id, cu_json_str(h, "id"), on_case ? "on case " : "on the item", on_case ? on_case : "", "",
-                  cu_json_str(h, "reason"), user_of(json_object_get(h, "set_by")) ? user_of(json_object_get(h, "set_by")) : "?",
-                  cu_json_str(h, "set_at"));
+    const char *on_case = cu_json_str(h, "case"), *by = user_of(json_object_get(h, "set_by"));
+    rc = cu_error(CU_ECONFLICT, "evidence %s is under legal hold %s (%s%s: \"%s\", set by %s at %s); nothing can delete it until the hold is released",
+                  cu_json_str(rec, "id"), cu_json_str(h, "id"), on_case ? "on case " : "on the item",
+                  on_case ? on_case : "", cu_json_str(h, "reason"), by ? by : "?", cu_json_str(h, "set_at"));
   }
   json_decref(holds);
   return rc;
@@ -426,7 +424,7 @@ int gov_request(gov *g, const json_t *in, const json_t *actor, json_t **req) {
     if (!eid) rc = cu_error(CU_EINVAL, "%s needs the evidence id (evidence)", action);
     else if (!(rc = idx_evidence_get(g->ix, eid, &t)) && !strcmp(cu_json_str(t, "state") ? cu_json_str(t, "state") : "", "deleted"))
       rc = cu_error(CU_EGONE, "evidence %s is already deleted", eid);
-    if (!rc && !strcmp(action, "delete")) rc = not_held(g, eid);
+    if (!rc && !strcmp(action, "delete")) rc = not_held(g, t);
     if (!rc && !strcmp(action, "shorten_retention")) {
       if (!category(g, cat)) rc = cu_error(CU_EINVAL, "category must be a configured retention category");
       else if (!shorter(g, t, cat)) rc = cu_error(CU_EINVAL, "moving %s to %s does not shorten its retention; set it directly", eid, cat);
@@ -564,10 +562,12 @@ static int run_approved(gov *g, json_t *req, const json_t *actor, json_t **evs, 
   int rc = 0;
   if (!strcmp(action, "delete")) {
     const char *evid = cu_json_str(req, "evidence");
-    if ((rc = not_held(g, evid))) return rc;
-    if ((rc = renditions_deleted(g, b, evid))) return rc;
     json_t *rec = NULL;
-    if ((rc = idx_evidence_get(g->ix, evid, &rec))) return rc;
+    if ((rc = idx_evidence_get(g->ix, evid, &rec)) || (rc = not_held(g, rec)) ||
+        (rc = renditions_deleted(g, b, evid))) {
+      json_decref(rec);
+      return rc;
+    }
     json_t *ev = event("deleted", actor);
     copy_target(ev, req);
     cu_json_set_str(ev, "sha256", cu_json_str(rec, "sha256"));
@@ -806,8 +806,9 @@ static int sweep_one(const char *id, json_t *rec, void *ud) {
   const gov_category *cat = category(c->g, category_of(c->g, full));
   char why[256];
   int64_t t = earliest(c->g, cat, full, why, sizeof why);
+  bool due = t <= c->now && !not_held(c->g, full);
   json_decref(full);
-  if (t > c->now || not_held(c->g, id)) return 0;
+  if (!due) return 0;
   char reason[320], at[CU_RFC3339_LEN];
   cu_time_rfc3339(t, at);
   snprintf(reason, sizeof reason, "its retention is over: category %s (%s), deletable since %s", cat->name, cat->text, at);

@@ -87,8 +87,9 @@ int gov_set_retention(gov *g, const char *evidence_id, const char *category, con
 /* Holds. kind 'c' (case) or 'e' (evidence). */
 int gov_hold_set(gov *g, char kind, const char *target, const char *reason, const json_t *actor,
                  json_t **hold);
-/* The active holds covering an item (its own and its cases'), as an array. */
-int gov_holds_covering(gov *g, const char *evidence_id, json_t **out);
+/* The active holds covering an item (its own and its cases'), as an array;
+ * rec is its record as idx_evidence_get gives it (with "cases"). */
+int gov_holds_covering(gov *g, const json_t *rec, json_t **out);
 
 /* Requests: in = {action: delete|release_hold|shorten_retention|export,
  * evidence | hold | export, category (shorten_retention), reason}. A
