@@ -7,6 +7,7 @@
 
 #include "cli.h"
 #include "err.h"
+#include "idx.h"
 #include "timeu.h"
 #include "banned.h"
 
@@ -88,8 +89,8 @@ int cmd_stats(int argc, char **argv) {
     goto done;
   }
   int64_t t;
-  if (by && strcmp(by, "device") && strcmp(by, "officer") && strcmp(by, "day") &&
-      strcmp(by, "case") && strcmp(by, "none")) {
+  idx_stats_by kind;
+  if (by && idx_stats_by_parse(by, &kind)) { /* the server's own list of groupings */
     rc = cli_usage_error("stats", "--by must be device, officer, day or case");
     goto done;
   }
