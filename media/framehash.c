@@ -78,6 +78,7 @@ typedef struct {
   fh_stream *s;      /* output streams, in output order */
   int ns;
   int *out_of;       /* input index -> output stream, -1 */
+  bool *selected;    /* per input stream */
   FILE *out;
   bool header_done;
   const char *dst;
@@ -157,7 +158,7 @@ static int merge(fh_ctx *c, bool flush) {
 }
 
 /* do_video_out() of ffmpeg 5.1 with -vsync vfr, for one frame. */
-static int video_frame(fh_ctx *c, fh_stream *s, AVFrame *f) {
+static int video_frame(fh_ctx *c, fh_stream *s, const mdec_vframe *f) {
   AVRational in_tb = c->in.ic->streams[s->in_index]->time_base;
   double sync_ipts;
   int64_t pts = f->pts;
@@ -184,13 +185,10 @@ static int video_frame(fh_ctx *c, fh_stream *s, AVFrame *f) {
    * size before hashing; we hash each frame as it decodes (the evidence is
    * the decoded picture, not a rescaled one) and say so in the report. */
   if (f->width != s->width || f->height != s->height) s->size_changes++;
-  unsigned char h[32];
-  int size, rc = mdec_hash_video(f, h, &size);
-  if (rc) return rc;
   /* The muxer fills in the duration: one frame at the stream's rate when
    * its time base is coarser than a millisecond, else nothing. */
   int64_t dur = (int64_t)s->tb.num * 1000 > s->tb.den ? 1 : 0;
-  rc = push(s, s->sync_opts, s->sync_opts, dur, size, h);
+  int rc = push(s, s->sync_opts, s->sync_opts, dur, f->size, f->h);
   s->sync_opts++;
   s->frames++;
   return rc;
@@ -283,25 +281,33 @@ static void on_packet(void *ud, int stream, const AVPacket *pkt) {
     s->next_dts_us = av_rescale_q(pkt->dts, c->in.ic->streams[stream]->time_base, AV_TIME_BASE_Q);
 }
 
-static int on_frame(void *ud, int stream, AVFrame *f) {
+static int on_video(void *ud, int stream, const mdec_vframe *f) {
   fh_ctx *c = ud;
   fh_stream *s = &c->s[c->out_of[stream]];
   if (!s->seen) {
     s->seen = true;
     /* decode_video(): the stream's aspect ratio, when it has one, wins. */
     AVRational ssar = c->in.ic->streams[stream]->sample_aspect_ratio;
-    s->width = f->width, s->height = f->height, s->sar = ssar.num ? ssar : f->sample_aspect_ratio;
-    s->sample_rate = f->sample_rate;
-    if (s->type == AVMEDIA_TYPE_AUDIO) {
-      s->tb = (AVRational){1, f->sample_rate};
-      av_channel_layout_uninit(&s->layout);
-      if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
-        av_channel_layout_default(&s->layout, f->ch_layout.nb_channels);
-      else if (av_channel_layout_copy(&s->layout, &f->ch_layout) < 0)
-        return cu_error(CU_EIO, "out of memory");
-    }
+    s->width = f->width, s->height = f->height, s->sar = ssar.num ? ssar : f->sar;
   }
-  int rc = s->type == AVMEDIA_TYPE_VIDEO ? video_frame(c, s, f) : audio_frame(c, s, f);
+  int rc = video_frame(c, s, f);
+  return rc ? rc : merge(c, false);
+}
+
+static int on_audio(void *ud, int stream, AVFrame *f) {
+  fh_ctx *c = ud;
+  fh_stream *s = &c->s[c->out_of[stream]];
+  if (!s->seen) {
+    s->seen = true;
+    s->sample_rate = f->sample_rate;
+    s->tb = (AVRational){1, f->sample_rate};
+    av_channel_layout_uninit(&s->layout);
+    if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
+      av_channel_layout_default(&s->layout, f->ch_layout.nb_channels);
+    else if (av_channel_layout_copy(&s->layout, &f->ch_layout) < 0)
+      return cu_error(CU_EIO, "out of memory");
+  }
+  int rc = audio_frame(c, s, f);
   return rc ? rc : merge(c, false);
 }
 
@@ -332,19 +338,34 @@ static int header(fh_ctx *c) {
   return 0;
 }
 
-int media_framehash(const char *src, const char *dst, const media_ctl *ctl, json_t **report) {
-  fh_ctx c = {.dst = dst};
-  bool *selected = NULL;
+static void fh_free(fh_ctx *c) {
+  for (int i = 0; c->s && i < c->ns; i++) {
+    swr_free(&c->s[i].swr);
+    av_freep(&c->s[i].abuf);
+    av_channel_layout_uninit(&c->s[i].layout);
+    av_channel_layout_uninit(&c->s[i].in_layout);
+    EVP_MD_CTX_free(c->s[i].native);
+    free(c->s[i].q);
+  }
+  mdec_close(&c->d);
+  mio_close(&c->in);
+  free(c->s);
+  free(c->out_of);
+  free(c->selected);
+}
+
+/* One go at it; MDEC_AGAIN if the parallel decode could not be used. */
+static int run(fh_ctx *c, const char *src, const media_ctl *ctl, bool parallel, json_t **report) {
+  const char *dst = c->dst;
   json_t *rep = NULL;
-  *report = NULL;
-  int rc = mio_open(&c.in, src, ctl, ctl ? ctl->deadline_us : 0);
+  int rc = mio_open(&c->in, src, ctl, ctl ? ctl->deadline_us : 0);
   if (rc) goto done;
-  AVFormatContext *ic = c.in.ic;
+  AVFormatContext *ic = c->in.ic;
   unsigned n = ic->nb_streams;
-  selected = calloc(n ? n : 1, sizeof *selected);
-  c.out_of = malloc((n ? n : 1) * sizeof *c.out_of);
-  c.s = calloc(n ? n : 1, sizeof *c.s);
-  if (!selected || !c.out_of || !c.s) {
+  bool *selected = c->selected = calloc(n ? n : 1, sizeof *selected);
+  c->out_of = malloc((n ? n : 1) * sizeof *c->out_of);
+  c->s = calloc(n ? n : 1, sizeof *c->s);
+  if (!selected || !c->out_of || !c->s) {
     rc = cu_error(CU_EIO, "out of memory");
     goto done;
   }
@@ -355,23 +376,24 @@ int media_framehash(const char *src, const char *dst, const media_ctl *ctl, json
       enum AVMediaType t = st->codecpar->codec_type;
       bool want = pass == 0 ? t == AVMEDIA_TYPE_VIDEO && !(st->disposition & AV_DISPOSITION_ATTACHED_PIC)
                             : t == AVMEDIA_TYPE_AUDIO;
-      c.out_of[i] = want ? c.ns : (pass == 0 ? -1 : c.out_of[i]);
+      c->out_of[i] = want ? c->ns : (pass == 0 ? -1 : c->out_of[i]);
       if (!want) continue;
       selected[i] = true;
-      fh_stream *s = &c.s[c.ns];
-      s->in_index = (int)i, s->out_index = c.ns++, s->type = t;
+      fh_stream *s = &c->s[c->ns];
+      s->in_index = (int)i, s->out_index = c->ns++, s->type = t;
       s->rescale_last = AV_NOPTS_VALUE, s->prev_pkt_pts = AV_NOPTS_VALUE;
     }
-  if (!c.ns) {
+  if (!c->ns) {
     rc = cu_error(CU_EUNSUPPORTED, "it has no video or audio stream to hash");
     goto done;
   }
-  c.d = (mdec){.in = &c.in, .selected = selected, .on_frame = on_frame, .on_packet = on_packet, .ud = &c};
-  if (ic->start_time != AV_NOPTS_VALUE) c.d.ts_offset = -ic->start_time;
-  if ((rc = mdec_open(&c.d))) goto done;
-  for (int i = 0; i < c.ns; i++) {
-    fh_stream *s = &c.s[i];
-    AVCodecContext *dec = c.d.dec[s->in_index];
+  c->d = (mdec){.in = &c->in, .selected = selected, .on_frame = on_audio, .on_video = on_video,
+                .parallel = parallel, .on_packet = on_packet, .ud = c};
+  if (ic->start_time != AV_NOPTS_VALUE) c->d.ts_offset = -ic->start_time;
+  if ((rc = mdec_open(&c->d))) goto done;
+  for (int i = 0; i < c->ns; i++) {
+    fh_stream *s = &c->s[i];
+    AVCodecContext *dec = c->d.dec[s->in_index];
     if (s->type == AVMEDIA_TYPE_VIDEO) {
       AVRational fr = av_guess_frame_rate(ic, ic->streams[s->in_index], NULL);
       if (!fr.num || !fr.den) fr = (AVRational){25, 1};
@@ -389,14 +411,14 @@ int media_framehash(const char *src, const char *dst, const media_ctl *ctl, json
       }
     }
   }
-  if (!(c.out = fopen(dst, "we"))) {
+  if (!(c->out = fopen(dst, "we"))) {
     rc = cu_error_errno(cu_errno_code(errno), errno, "cannot create %s", dst);
     goto done;
   }
-  if ((rc = mdec_run(&c.d))) goto done;
-  if ((rc = merge(&c, true))) goto done;
-  if (!c.header_done && (rc = header(&c))) goto done;
-  if (fflush(c.out) != 0 || fsync(fileno(c.out)) != 0) {
+  if ((rc = mdec_run(&c->d))) goto done;
+  if ((rc = merge(c, true))) goto done;
+  if (!c->header_done && (rc = header(c))) goto done;
+  if (fflush(c->out) != 0 || fsync(fileno(c->out)) != 0) {
     rc = cu_error_errno(cu_errno_code(errno), errno, "cannot write %s", dst);
     goto done;
   }
@@ -407,8 +429,8 @@ int media_framehash(const char *src, const char *dst, const media_ctl *ctl, json
   cu_json_set_int(params, "format_version", 2);
   cu_json_set_str(params, "command", "ffmpeg -i IN -map 0:V? -map 0:a? -f framehash -hash sha256 OUT");
   json_object_set_new(rep, "params", params);
-  for (int i = 0; i < c.ns; i++) {
-    fh_stream *s = &c.s[i];
+  for (int i = 0; i < c->ns; i++) {
+    fh_stream *s = &c->s[i];
     json_t *o = json_object();
     cu_json_set_int(o, "index", s->in_index);
     cu_json_set_str(o, "type", av_get_media_type_string(s->type));
@@ -429,24 +451,27 @@ int media_framehash(const char *src, const char *dst, const media_ctl *ctl, json
   }
   json_object_set_new(rep, "streams", streams);
   json_object_set_new(rep, "audio_sha256", audio);
-  json_object_set_new(rep, "decode_errors", mdec_errors_json(&c.d.err));
+  json_object_set_new(rep, "decode_errors", mdec_errors_json(&c->d.err));
+  /* How the video was decoded: in this many segments at once, or in one pass. */
+  if (c->d.segments) cu_json_set_int(rep, "video_segments", c->d.segments);
 
 done:
-  if (c.out && fclose(c.out) != 0 && !rc) rc = cu_error_errno(CU_EIO, errno, "cannot close %s", dst);
-  for (int i = 0; c.s && i < c.ns; i++) {
-    swr_free(&c.s[i].swr);
-    av_freep(&c.s[i].abuf);
-    av_channel_layout_uninit(&c.s[i].layout);
-    av_channel_layout_uninit(&c.s[i].in_layout);
-    EVP_MD_CTX_free(c.s[i].native);
-    free(c.s[i].q);
-  }
-  mdec_close(&c.d);
-  mio_close(&c.in);
-  free(c.s);
-  free(c.out_of);
-  free(selected);
+  if (c->out && fclose(c->out) != 0 && !rc) rc = cu_error_errno(CU_EIO, errno, "cannot close %s", dst);
+  c->out = NULL;
   if (!rc) *report = rep;
   else json_decref(rep);
+  return rc;
+}
+
+int media_framehash(const char *src, const char *dst, const media_ctl *ctl, json_t **report) {
+  *report = NULL;
+  fh_ctx c = {.dst = dst};
+  int rc = run(&c, src, ctl, true, report);
+  fh_free(&c);
+  if (rc == MDEC_AGAIN) { /* from the start, in one pass; the output is rewritten */
+    c = (fh_ctx){.dst = dst};
+    rc = run(&c, src, ctl, false, report);
+    fh_free(&c);
+  }
   return rc;
 }

@@ -181,13 +181,20 @@ static int drain(mdec *d, int s, AVFrame *f) {
       note_error(d, s, f->best_effort_timestamp, "a frame was decoded with damage concealed");
     }
     f->pts = f->best_effort_timestamp;
-    int rc = d->on_frame(d->ud, s, f);
+    int rc;
+    if (d->on_video && d->dec[s]->codec_type == AVMEDIA_TYPE_VIDEO) {
+      mdec_vframe v;
+      rc = mdec_vframe_of(f, &v);
+      if (!rc) rc = d->on_video(d->ud, s, &v);
+    } else {
+      rc = d->on_frame(d->ud, s, f);
+    }
     av_frame_unref(f);
     if (rc) return rc;
   }
 }
 
-static int send(mdec *d, int s, const AVPacket *pkt, AVFrame *f) {
+int mdec_send(mdec *d, int s, const AVPacket *pkt, AVFrame *f) {
   for (;;) {
     int err = avcodec_send_packet(d->dec[s], pkt);
     if (err == AVERROR(EAGAIN)) {
@@ -205,7 +212,19 @@ static int send(mdec *d, int s, const AVPacket *pkt, AVFrame *f) {
   }
 }
 
+int mdec_vframe_of(const AVFrame *f, mdec_vframe *v) {
+  v->pts = f->pts;
+  v->pkt_duration = f->pkt_duration;
+  v->width = f->width, v->height = f->height, v->sar = f->sample_aspect_ratio;
+  return mdec_hash_video(f, v->h, &v->size);
+}
+
 int mdec_run(mdec *d) {
+  d->segments = 0;
+  if (d->parallel && d->on_video) {
+    int vs = mdec_parallel_stream(d);
+    if (vs >= 0) return mdec_run_parallel(d, vs);
+  }
   AVFormatContext *ic = d->in->ic;
   AVPacket *pkt = av_packet_alloc();
   AVFrame *f = av_frame_alloc();
@@ -237,12 +256,12 @@ int mdec_run(mdec *d) {
     mdec_ts_apply(&d->ts, ic, pkt);
     mdec_errors_packet(&d->err, ic, pkt);
     if (d->on_packet) d->on_packet(d->ud, s, pkt);
-    rc = send(d, s, pkt, f);
+    rc = mdec_send(d, s, pkt, f);
     av_packet_unref(pkt);
     if (rc) goto done;
   }
   for (unsigned s = 0; s < ic->nb_streams; s++)
-    if (d->selected[s] && (rc = send(d, (int)s, NULL, f))) goto done;
+    if (d->selected[s] && (rc = mdec_send(d, (int)s, NULL, f))) goto done;
 done:
   av_packet_free(&pkt);
   av_frame_free(&f);

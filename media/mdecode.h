@@ -66,6 +66,26 @@ typedef int (*mdec_frame_fn)(void *ud, int stream, AVFrame *frame);
  * (pts/dts already offset); may be NULL. */
 typedef void (*mdec_packet_fn)(void *ud, int stream, const AVPacket *pkt);
 
+/* A decoded video frame as the frame hashes and the lossless check need it:
+ * where it sits, and the SHA-256 of its pixels (see mdec_hash_video). */
+typedef struct {
+  int64_t pts;           /* best-effort timestamp, ts_offset applied */
+  int64_t pkt_duration;  /* of the packet it came with, 0 if none */
+  int width, height;
+  AVRational sar;
+  int size;              /* bytes hashed */
+  unsigned char h[32];
+} mdec_vframe;
+
+/* Called instead of on_frame for video frames when set. Non-zero stops the
+ * loop and is returned. */
+typedef int (*mdec_vframe_fn)(void *ud, int stream, const mdec_vframe *v);
+
+/* mdec_run's answer when a parallel decode found the file unlike what one
+ * continuous decode would give (see mdecode_par.c): nothing it delivered
+ * counts; start again with a fresh consumer and parallel off. */
+#define MDEC_AGAIN 2
+
 typedef struct {
   mio_in *in;
   const bool *selected;    /* per input stream */
@@ -73,6 +93,11 @@ typedef struct {
   mdec_ts ts;
   int threads;             /* decoder threads; 0 = auto */
   mdec_frame_fn on_frame;
+  mdec_vframe_fn on_video; /* may be NULL: video goes to on_frame */
+  /* With on_video: the one video stream may be decoded in segments that
+   * start at IDR pictures, on as many threads as there are cores. */
+  bool parallel;
+  int segments;            /* out: how many segments, 0 if decoded in one pass */
   mdec_packet_fn on_packet;
   void *ud;
   AVCodecContext **dec;    /* per input stream, opened by mdec_open */
@@ -85,6 +110,16 @@ int mdec_open(mdec *d);
  * ends it too, counted in err), then drains the decoders. */
 int mdec_run(mdec *d);
 void mdec_close(mdec *d);
+
+/* For mdecode_par.c: sends pkt (NULL: the end) to stream s's decoder and
+ * hands every frame it gives to the callbacks, as mdec_run does. */
+int mdec_send(mdec *d, int s, const AVPacket *pkt, AVFrame *f);
+/* Makes v from a decoded video frame (hashing its pixels). */
+int mdec_vframe_of(const AVFrame *f, mdec_vframe *v);
+/* mdecode_par.c: MDEC_AGAIN when the file does not allow it, else as mdec_run. */
+int mdec_run_parallel(mdec *d, int vstream);
+/* The selected stream mdec_run_parallel would split, or -1. */
+int mdec_parallel_stream(const mdec *d);
 
 /* The SHA-256 of a decoded video frame's pixels packed with no padding
  * (av_image_copy_to_buffer with align 1, palette included): the bytes the

@@ -136,6 +136,27 @@ static int make_fixtures(void) {
                fx("a_mono.ts"), NULL);
   rc |= ffmpeg(LAVFI_V("sine=sample_rate=48000:duration=1"), "-ac", "2", "-c:a", "mp2",
                "-output_ts_offset", "1", fx("a_stereo.ts"), NULL);
+  /* Several closed GOPs, for the decode in segments (mdecode_par.c): with
+   * B-frames (reordered output), without, HEVC with IDR pictures, and three
+   * that must fall back to one pass or keep one segment: open GOPs (the
+   * later keyframes are not IDR) in H.264 and HEVC, and a frame rate that
+   * changes after 2 s. */
+  rc |= ffmpeg(LAVFI_V("testsrc2=size=320x240:rate=30000/1001:duration=6"),
+               LAVFI_V("sine=sample_rate=48000:duration=6"), "-c:v", "libx264", "-preset", "veryfast",
+               "-pix_fmt", "yuv420p", "-g", "30", "-c:a", "aac", fx("gops_bf.mp4"), NULL);
+  rc |= ffmpeg(LAVFI_V("testsrc2=size=320x240:rate=25:duration=4"), X264, "-g", "25", fx("gops.mp4"), NULL);
+  rc |= ffmpeg(LAVFI_V("testsrc2=size=320x240:rate=25:duration=4"), "-c:v", "libx265", "-preset",
+               "ultrafast", "-x265-params", "log-level=error:keyint=25:min-keyint=25:open-gop=0",
+               fx("gops_hevc.mp4"), NULL);
+  rc |= ffmpeg(LAVFI_V("testsrc2=size=320x240:rate=25:duration=4"), "-c:v", "libx265", "-preset",
+               "ultrafast", "-x265-params", "log-level=error:keyint=25:min-keyint=25:open-gop=1",
+               fx("gops_hevc_open.mp4"), NULL);
+  rc |= ffmpeg(LAVFI_V("testsrc2=size=320x240:rate=25:duration=4"), "-c:v", "libx264", "-preset",
+               "veryfast", "-pix_fmt", "yuv420p", "-x264-params", "keyint=25:min-keyint=25:open-gop=1",
+               fx("gops_open.mp4"), NULL);
+  rc |= ffmpeg(LAVFI_V("testsrc2=size=320x240:rate=25:duration=4"), "-vf",
+               "select='lt(n\\,50)+not(mod(n\\,3))'", "-fps_mode", "vfr", X264, "-g", "25",
+               fx("gops_vfr_late.mp4"), NULL);
   if (rc) return -1;
   if (cat2(fx("res_small.ts"), fx("res_big.ts"), fx("res_change.ts")) ||
       cat2(fx("a_mono.ts"), fx("a_stereo.ts"), fx("mono_then_stereo.ts")) ||
@@ -513,6 +534,56 @@ static void test_media_framehash__hevc_mp4(void **state) {
   free_pending();
 }
 
+/* ---- the decode in segments gives what one pass gives ---------------- */
+
+static json_int_t segments(const json_t *rep) { return json_integer_value(json_object_get(rep, "video_segments")); }
+
+static void test_media_framehash__segments_with_b_frames(void **state) {
+  fh_result *r = hash_both("gops_bf.mp4", NULL);
+  assert_int_equal(count_lines(r->ours, "0, "), 180);
+  assert_no_decode_errors(r->rep);
+  /* One segment per GOP (x264 may add a keyframe at a scene cut). */
+  assert_true(segments(r->rep) >= 6);
+  free_pending();
+}
+
+static void test_media_framehash__segments_without_b_frames(void **state) {
+  fh_result *r = hash_both("gops.mp4", NULL);
+  assert_int_equal(count_lines(r->ours, "0, "), 100);
+  assert_int_equal(segments(r->rep), 4);
+  free_pending();
+}
+
+static void test_media_framehash__segments_hevc(void **state) {
+  fh_result *r = hash_both("gops_hevc.mp4", NULL);
+  assert_int_equal(count_lines(r->ours, "0, "), 100);
+  assert_int_equal(segments(r->rep), 4);
+  free_pending();
+}
+
+static void test_media_framehash__open_gops_are_not_cut(void **state) {
+  /* Keyframes that are not IDR pictures (recovery points, CRA) may be
+   * followed by pictures that refer to the GOP before: no cut there. */
+  fh_result *r = hash_both("gops_open.mp4", NULL);
+  assert_int_equal(count_lines(r->ours, "0, "), 100);
+  assert_true(segments(r->rep) <= 1);
+  free_pending();
+  r = hash_both("gops_hevc_open.mp4", NULL);
+  assert_int_equal(count_lines(r->ours, "0, "), 100);
+  assert_true(segments(r->rep) <= 1);
+  free_pending();
+}
+
+static void test_media_framehash__rate_change_falls_back_to_one_pass(void **state) {
+  /* Two GOPs go out in segments before the packets start to last longer:
+   * the whole file is then hashed again in one pass, and the text written
+   * so far is replaced, not appended to. */
+  fh_result *r = hash_both("gops_vfr_late.mp4", NULL);
+  assert_int_equal(count_lines(r->ours, "0, "), 67);
+  assert_null(json_object_get(r->rep, "video_segments"));
+  free_pending();
+}
+
 static void test_media_framehash__ffv1_flac_mkv(void **state) {
   fh_result *r = hash_both("ffv1_flac.mkv", NULL); /* FLAC decodes to s16: checked by hand */
   assert_int_equal(count_lines(r->ours, "0, "), 25);
@@ -743,6 +814,11 @@ int main(void) {
       cmocka_unit_test(test_media_framehash__audio_first_mp4),
       cmocka_unit_test(test_media_framehash__hevc_mp4),
       cmocka_unit_test(test_media_framehash__ffv1_flac_mkv),
+      cmocka_unit_test(test_media_framehash__segments_with_b_frames),
+      cmocka_unit_test(test_media_framehash__segments_without_b_frames),
+      cmocka_unit_test(test_media_framehash__segments_hevc),
+      cmocka_unit_test(test_media_framehash__open_gops_are_not_cut),
+      cmocka_unit_test(test_media_framehash__rate_change_falls_back_to_one_pass),
       cmocka_unit_test(test_media_framehash__cover_picture_left_out),
       cmocka_unit_test(test_media_framehash__sample_aspect_ratio),
       cmocka_unit_test(test_media_framehash__wmv_wma_asf),
