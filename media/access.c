@@ -52,9 +52,6 @@
 #define ACCESS_FALLBACK_RATE 48000
 /* Progress reports at most this often (media.h: a few times a second). */
 #define ACCESS_PROGRESS_US 250000
-/* Frames remembered until libx264 hands back their packets, which it does
- * late (lookahead, B-frames, frame threads): well past its delay. */
-#define ACCESS_DUR_RING 512
 
 /* The encoder's time base is the input stream's when it is a plain 1/N
  * with N in this range; others (1/1, 1001/30000, 1/10^9) become 1/90000,
@@ -92,8 +89,7 @@ typedef struct {
   int64_t default_vdur; /* one frame at the guessed rate, encoder time base */
   /* The pts and length of recent frames, for the packets libx264 returns
    * without a duration (the mp4 muxer needs the last one's). */
-  int64_t ring_pts[ACCESS_DUR_RING], ring_dur[ACCESS_DUR_RING];
-  uint64_t ring_n;
+  mio_dur_ring durs;
 
   SwrContext *swr;
   AVChannelLayout swr_layout; /* the input swr was made for */
@@ -258,26 +254,6 @@ static int open_audio(job *j, int bitrate) {
   return 0;
 }
 
-static void ring_push(job *j, int64_t pts, int64_t guess) {
-  if (j->ring_n > 0) {
-    size_t p = (size_t)((j->ring_n - 1) % ACCESS_DUR_RING);
-    j->ring_dur[p] = pts - j->ring_pts[p];
-  }
-  size_t i = (size_t)(j->ring_n % ACCESS_DUR_RING);
-  j->ring_pts[i] = pts;
-  j->ring_dur[i] = guess;
-  j->ring_n++;
-}
-
-static int64_t ring_dur(const job *j, int64_t pts) {
-  uint64_t n = j->ring_n < ACCESS_DUR_RING ? j->ring_n : ACCESS_DUR_RING;
-  for (uint64_t k = 0; k < n; k++) {
-    size_t i = (size_t)((j->ring_n - 1 - k) % ACCESS_DUR_RING);
-    if (j->ring_pts[i] == pts) return j->ring_dur[i];
-  }
-  return 0;
-}
-
 /* Writes what enc has ready. */
 static int drain(job *j, track *t) {
   for (;;) {
@@ -285,7 +261,7 @@ static int drain(job *j, track *t) {
     if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return 0;
     if (err < 0) return mio_av_error(err, t == &j->v ? "libx264 failed" : "the aac encoder failed");
     if (t == &j->v && j->pkt->duration <= 0 && j->pkt->pts != AV_NOPTS_VALUE)
-      j->pkt->duration = ring_dur(j, j->pkt->pts);
+      j->pkt->duration = mio_dur_find(&j->durs, j->pkt->pts, 0);
     if (j->pkt->pts != AV_NOPTS_VALUE && j->pkt->pts + j->pkt->duration > t->end)
       t->end = j->pkt->pts + j->pkt->duration;
     av_packet_rescale_ts(j->pkt, t->enc->time_base, t->ost->time_base);
@@ -349,9 +325,9 @@ static int video_frame(job *j, const AVFrame *f) {
    * past the previous frame instead of losing the frame. */
   if (pts < 0) pts = 0;
   if (j->last_vpts != AV_NOPTS_VALUE && pts <= j->last_vpts) pts = j->last_vpts + 1;
-  if (dur <= 0 && j->ring_n > 0) dur = pts - j->last_vpts;
+  if (dur <= 0 && j->durs.n > 0) dur = pts - j->last_vpts;
   if (dur <= 0) dur = j->default_vdur;
-  ring_push(j, pts, dur);
+  mio_dur_push(&j->durs, pts, dur, true);
   j->last_vpts = pts;
 
   j->scaled->pts = pts;

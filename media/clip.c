@@ -109,9 +109,6 @@
 /* The copy check: clip packets read ahead of the stream being compared
  * (the MP4 muxer interleaves within a second or so). */
 #define CLIP_CHECK_MAX_AHEAD 65536
-/* Frames remembered until libx264 hands back their packets, which it does
- * late (lookahead, B-frames, frame threads): well past its delay. */
-#define CLIP_DUR_RING 512
 /* The encoder's time base is the input stream's when it is a plain 1/N
  * with N in this range; others become 1/90000. */
 #define CLIP_TB_MIN_DEN 1000
@@ -182,8 +179,7 @@ typedef struct {
   int sws_w, sws_h, sws_fmt, sws_range, sws_cs;
   AVFrame *scaled;
   int64_t last_vpts, default_vdur, vend; /* encoder time base */
-  int64_t ring_pts[CLIP_DUR_RING], ring_dur[CLIP_DUR_RING];
-  uint64_t ring_n;
+  mio_dur_ring durs;
   AVFrame *pending[CLIP_MAX_PENDING_AUDIO];
   int npending;
   SwrContext *swr;
@@ -1059,21 +1055,6 @@ static int open_audio_encoder(clip *c) {
   return 0;
 }
 
-static void ring_push(clip *c, int64_t pts, int64_t dur) {
-  size_t i = c->ring_n++ % CLIP_DUR_RING;
-  c->ring_pts[i] = pts;
-  c->ring_dur[i] = dur;
-}
-
-static int64_t ring_dur(const clip *c, int64_t pts) {
-  uint64_t n = c->ring_n < CLIP_DUR_RING ? c->ring_n : CLIP_DUR_RING;
-  for (uint64_t k = 0; k < n; k++) {
-    size_t i = (c->ring_n - 1 - k) % CLIP_DUR_RING;
-    if (c->ring_pts[i] == pts) return c->ring_dur[i];
-  }
-  return c->default_vdur;
-}
-
 /* Writes what an encoder has ready. */
 static int drain(clip *c, int slot) {
   cslot *s = &c->s[slot];
@@ -1082,7 +1063,7 @@ static int drain(clip *c, int slot) {
     if (err == AVERROR(EAGAIN) || err == AVERROR_EOF) return 0;
     if (err < 0) return mio_av_error(err, slot == SV ? "libx264 failed" : "the aac encoder failed");
     if (slot == SV && c->pkt->duration <= 0 && c->pkt->pts != AV_NOPTS_VALUE)
-      c->pkt->duration = ring_dur(c, c->pkt->pts);
+      c->pkt->duration = mio_dur_find(&c->durs, c->pkt->pts, c->default_vdur);
     int64_t us = to_tb(c->pkt->pts, s->enc->time_base, AV_TIME_BASE_Q);
     int64_t end = to_tb(c->pkt->pts + c->pkt->duration, s->enc->time_base, AV_TIME_BASE_Q);
     if (us != AV_NOPTS_VALUE && us < s->first_us) s->first_us = us;
@@ -1312,7 +1293,7 @@ static int video_frame(clip *c, AVFrame *f) {
   if (dur == AV_NOPTS_VALUE || dur <= 0) dur = c->default_vdur;
   int64_t vend = to_tb(c->end_us - c->t0_us, AV_TIME_BASE_Q, etb);
   if (vend != AV_NOPTS_VALUE && pts + dur > vend && vend > pts) dur = vend - pts; /* ends at end */
-  ring_push(c, pts, dur);
+  mio_dur_push(&c->durs, pts, dur, false);
   c->last_vpts = pts;
   c->scaled->pts = pts;
   c->scaled->pict_type = AV_PICTURE_TYPE_NONE;

@@ -474,6 +474,9 @@ typedef struct {
   int wait_on[2]; /* the stream each side waits on, or -1 */
   bool done[2];   /* a side has decoded all it will */
   bool failed, stuck, over; /* over: one side has frames the other never will */
+  /* The copy is decoded in segments (mdecode_par.c), which may yet turn out
+   * unlike one pass: a difference does not end the check, the end does. */
+  bool defer;
   int fail_stream;
   uint64_t fail_frame;
   int64_t fail_pts;
@@ -544,23 +547,23 @@ static int compare_push(cside *cs, int key, const fhash *fh, int64_t pts, AVRati
     st->len++;
   }
   st->frames[cs->side]++;
-  bool stop = k->failed || k->stuck;
+  bool stop = k->stuck || (k->failed && !k->defer);
   pthread_mutex_unlock(&k->mu);
   return rc ? cu_error(CU_EIO, "the check could not keep the two files in step") : stop ? 1 : 0;
 }
 
-static int check_frame(void *ud, int stream, AVFrame *f) {
+static int check_video(void *ud, int stream, const mdec_vframe *v) {
   cside *cs = ud;
-  int key = cs->key[stream];
-  cstream *st = &cs->k->cs[key];
-  if (st->video) {
-    fhash fh;
-    int rc = mdec_hash_video(f, fh.h, &fh.size);
-    if (rc) return rc;
-    return compare_push(cs, key, &fh, f->pts, cs->in.ic->streams[stream]->time_base);
-  }
-  /* Audio streams are compared whole, at the end; each side owns its own
-   * digests, so no lock. */
+  fhash fh = {.size = v->size};
+  memcpy(fh.h, v->h, sizeof fh.h);
+  return compare_push(cs, cs->key[stream], &fh, v->pts, cs->in.ic->streams[stream]->time_base);
+}
+
+/* Audio streams are compared whole, at the end; each side owns its own
+ * digests, so no lock. */
+static int check_audio(void *ud, int stream, AVFrame *f) {
+  cside *cs = ud;
+  cstream *st = &cs->k->cs[cs->key[stream]];
   int rc = mdec_hash_audio_update(st->audio_md[cs->side], f, 0);
   if (!rc && cs->side == 1 && st->audio_skip) {
     int64_t skip = st->priming - st->samples[1];
@@ -670,8 +673,8 @@ static bool reference_complete(const media_reference *ref, const AVFormatContext
   return true;
 }
 
-int media_check_lossless(const char *src, const char *dst, const int *map, int nmap, int threads,
-                         const media_reference *ref, const media_ctl *ctl, json_t **result) {
+static int check(const char *src, const char *dst, const int *map, int nmap, int threads,
+                 const media_reference *ref, const media_ctl *ctl, bool parallel, json_t **result) {
   checker k = {.wait_on = {-1, -1}};
   int64_t *priming = NULL;
   cside side[2] = {{.k = &k, .side = 0, .in.io.fd = -1}, {.k = &k, .side = 1, .in.io.fd = -1}};
@@ -733,9 +736,12 @@ int media_check_lossless(const char *src, const char *dst, const int *map, int n
       rc = cu_error(CU_EIO, "out of memory");
     if (rc) goto done;
   }
+  /* Against the frame hashes, the copy may be decoded in segments; not
+   * when both files are decoded side by side (each already has a thread). */
+  k.defer = parallel && side[0].ref;
   for (int s = 0; s < 2; s++)
-    side[s].d = (mdec){.in = &side[s].in, .selected = sel[s], .threads = threads,
-                       .on_frame = check_frame, .ud = &side[s]};
+    side[s].d = (mdec){.in = &side[s].in, .selected = sel[s], .threads = threads, .on_frame = check_audio,
+                       .on_video = check_video, .parallel = s == 1 && k.defer, .ud = &side[s]};
   for (int s = 0; s < 2; s++) side[s].key = key[s];
   pthread_t t;
   if (pthread_create(&t, NULL, side_main, &side[0])) {
@@ -744,6 +750,10 @@ int media_check_lossless(const char *src, const char *dst, const int *map, int n
   }
   side_main(&side[1]);
   pthread_join(t, NULL);
+  if (side[1].rc == MDEC_AGAIN) { /* before any verdict: it may come from frames out of place */
+    rc = MDEC_AGAIN;
+    goto done;
+  }
   /* The deadline or a cancel first: the other side's complaint follows from it. */
   for (int s = 0; s < 2; s++)
     if (side[s].rc < 0 && (rc = mio_own_failure(&side[s].in.io, s ? "checking the copy" : "checking the original")))
@@ -773,6 +783,7 @@ int media_check_lossless(const char *src, const char *dst, const int *map, int n
   cu_json_set_str(chk, "result", "identical");
   cu_json_set_str(chk, "method", side[0].ref ? "the copy decoded, against the original's frame hashes"
                                              : "both decoded side by side");
+  if (side[1].d.segments) cu_json_set_int(chk, "video_segments", side[1].d.segments);
   json_object_set_new(chk, "video_frames", vf);
   json_object_set_new(chk, "audio_sha256", ah);
   json_object_set_new(chk, "priming_kept", pk);
@@ -835,6 +846,13 @@ done:
   }
   pthread_mutex_destroy(&k.mu);
   pthread_cond_destroy(&k.cv);
+  return rc;
+}
+
+int media_check_lossless(const char *src, const char *dst, const int *map, int nmap, int threads,
+                         const media_reference *ref, const media_ctl *ctl, json_t **result) {
+  int rc = check(src, dst, map, nmap, threads, ref, ctl, true, result);
+  if (rc == MDEC_AGAIN) rc = check(src, dst, map, nmap, threads, ref, ctl, false, result);
   return rc;
 }
 

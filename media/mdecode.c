@@ -36,6 +36,10 @@ int mdec_hash_video(const AVFrame *f, unsigned char out[32], int *size) {
     int shift = (i == 1 || i == 2) ? desc->log2_chroma_h : 0;
     int h = (f->height + (1 << shift) - 1) >> shift;
     const uint8_t *row = f->data[i];
+    if (f->linesize[i] == linesize[i]) { /* no padding: the plane at once */
+      EVP_DigestUpdate(c, row, (size_t)linesize[i] * (size_t)h);
+      continue;
+    }
     for (int y = 0; y < h; y++, row += f->linesize[i]) EVP_DigestUpdate(c, row, (size_t)linesize[i]);
   }
   if (desc->flags & AV_PIX_FMT_FLAG_PAL) {

@@ -34,7 +34,7 @@
 #include "banned.h"
 
 #define MAX_WORKERS 8
-#define MAX_SEGMENT_PACKETS 1024
+#define MAX_SEGMENT_PACKETS 600
 #define MAX_ITEMS 4096
 #define MAX_BYTES ((size_t)16 << 20)
 
@@ -135,15 +135,18 @@ int mdec_parallel_stream(const mdec *d) {
   if (vs < 0) return -1;
   AVStream *st = ic->streams[vs];
   if (st->codecpar->codec_id != AV_CODEC_ID_H264 && st->codecpar->codec_id != AV_CODEC_ID_HEVC) return -1;
-  /* Only where the container's index shows several keyframes close enough
-   * together: one long segment on one thread would be slower than one pass. */
+  /* One long segment on one thread would be slower than one pass. Where the
+   * container's index lists every packet (MP4), it must show keyframes close
+   * enough together; where it lists only keyframes or nothing yet (Matroska
+   * reads its cues late, MPEG-TS has none), the cuts are found as the file
+   * is read, and a segment that grows past MAX_SEGMENT_PACKETS ends the try. */
   int n = avformat_index_get_entries_count(st), keys = 0, gap = 0;
   for (int i = 0; i < n; i++) {
     const AVIndexEntry *e = avformat_index_get_entry(st, i);
     if (e->flags & AVINDEX_KEYFRAME) keys++, gap = 0;
     else if (++gap >= MAX_SEGMENT_PACKETS) return -1;
   }
-  return keys >= 2 ? vs : -1;
+  return keys >= 2 || keys == n ? vs : -1;
 }
 
 static int add_frame(worker *w, item *it, AVFrame *f) {

@@ -422,3 +422,22 @@ int mio_fifo_frame(AVAudioFifo *fifo, const AVCodecContext *enc, bool last, AVFr
   *next_pts += n;
   return 1;
 }
+
+void mio_dur_push(mio_dur_ring *r, int64_t pts, int64_t dur, bool until_this) {
+  if (until_this && r->n > 0) {
+    size_t p = (size_t)((r->n - 1) % MIO_DUR_RING);
+    r->dur[p] = pts - r->pts[p];
+  }
+  size_t i = (size_t)(r->n++ % MIO_DUR_RING);
+  r->pts[i] = pts;
+  r->dur[i] = dur;
+}
+
+int64_t mio_dur_find(const mio_dur_ring *r, int64_t pts, int64_t otherwise) {
+  uint64_t n = r->n < MIO_DUR_RING ? r->n : MIO_DUR_RING;
+  for (uint64_t k = 0; k < n; k++) {
+    size_t i = (size_t)((r->n - 1 - k) % MIO_DUR_RING);
+    if (r->pts[i] == pts) return r->dur[i];
+  }
+  return otherwise;
+}

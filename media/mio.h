@@ -117,6 +117,21 @@ int mio_add_stream(AVFormatContext *oc, const AVCodecContext *enc, AVStream **os
 int mio_fifo_frame(AVAudioFifo *fifo, const AVCodecContext *enc, bool last, AVFrame *frame,
                    int64_t *next_pts);
 
+/* The duration of each frame sent to libx264, found again by pts when its
+ * packet comes out: libx264 hands packets back late (lookahead, B-frames,
+ * frame threads) and without their durations. MIO_DUR_RING is well past
+ * its delay. */
+#define MIO_DUR_RING 512
+typedef struct {
+  int64_t pts[MIO_DUR_RING], dur[MIO_DUR_RING];
+  uint64_t n;
+} mio_dur_ring;
+/* Remembers a frame. With until_this, the frame before it lasts until this
+ * one's pts, whatever it was given. */
+void mio_dur_push(mio_dur_ring *r, int64_t pts, int64_t dur, bool until_this);
+/* The duration of the frame at pts, or otherwise if it is not remembered. */
+int64_t mio_dur_find(const mio_dur_ring *r, int64_t pts, int64_t otherwise);
+
 /* Copies the display matrix (rotation) of in to out, if it has one. */
 int mio_copy_display_matrix(const AVStream *in, AVStream *out);
 

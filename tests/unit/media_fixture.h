@@ -220,6 +220,83 @@ static inline double real(const json_t *obj, const char *key) {
   return json_real_value(v);
 }
 
+/* ---- checks on outputs, shared by the media tests ---- */
+
+/* ffprobe writes numbers as strings ("2.000000"). */
+static inline double snum(const json_t *obj, const char *key) {
+  const char *s = str(obj, key);
+  char *end;
+  double d = strtod(s, &end);
+  if (end == s) fail_msg("\"%s\" is not a number: %s", key, s);
+  return d;
+}
+
+/* The top-level boxes of an MP4 in order, "ftyp moov mdat "; brand gets
+ * ftyp's major brand. */
+static inline void top_boxes(const char *path, char *out, size_t outsz, char brand[5]) {
+  size_t n = 0, off = 0, used = 0;
+  unsigned char *d = (unsigned char *)read_all(path, &n);
+  if (!d) fail_msg("cannot read %s", path);
+  out[0] = '\0';
+  brand[0] = '\0';
+  while (off + 8 <= n) {
+    uint64_t size = (uint64_t)d[off] << 24 | (uint64_t)d[off + 1] << 16 |
+                    (uint64_t)d[off + 2] << 8 | d[off + 3];
+    size_t hdr = 8;
+    if (size == 1) {
+      if (off + 16 > n) break;
+      size = 0;
+      for (int i = 0; i < 8; i++)
+        size = size << 8 | d[off + 8 + i];
+      hdr = 16;
+    } else if (size == 0) {
+      size = n - off;
+    }
+    if (size < hdr || size > n - off) fail_msg("%s: the box at %zu has a bad size", path, off);
+    if (!memcmp(d + off + 4, "ftyp", 4) && off + 12 <= n) {
+      memcpy(brand, d + off + 8, 4);
+      brand[4] = '\0';
+    }
+    if (used + 6 < outsz) {
+      memcpy(out + used, d + off + 4, 4);
+      out[used + 4] = ' ';
+      out[used + 5] = '\0';
+      used += 5;
+    }
+    off += (size_t)size;
+  }
+  if (off != n) fail_msg("%s: the boxes do not cover the file", path);
+  free(d);
+}
+
+static inline void assert_faststart(const char *path, const char *want_brand) {
+  char boxes[256], brand[5];
+  top_boxes(path, boxes, sizeof boxes, brand);
+  if (strncmp(boxes, "ftyp ", 5) != 0) fail_msg("%s does not start with ftyp: %s", path, boxes);
+  const char *moov = strstr(boxes, "moov"), *mdat = strstr(boxes, "mdat");
+  if (!moov || !mdat || moov > mdat) fail_msg("%s: moov is not before mdat: %s", path, boxes);
+  if (want_brand) assert_string_equal(brand, want_brand);
+}
+
+/* ffmpeg decodes the whole file without a word at -v error. */
+static inline void assert_decodes_clean(const char *path) {
+  const char *argv[] = {"ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-i",
+                        path,     "-f",       "null",         "-",  NULL};
+  char *out = NULL;
+  int st = run(argv, &out, true);
+  if (st != 0 || (out && out[0])) fail_msg("ffmpeg complains about %s: %s", path, out ? out : "");
+  free(out);
+}
+
+/* The container's duration in seconds, as ffprobe reports it. */
+static inline double duration_of(const char *path) {
+  json_t *j = ffprobe_json(path, "-show_entries", "format=duration", NULL);
+  if (!j) fail_msg("ffprobe cannot read %s", path);
+  double d = snum(json_object_get(j, "format"), "duration");
+  json_decref(j);
+  return d;
+}
+
 /* Reproducible noise (a fixed-seed LCG), so a failure can be replayed. */
 static inline void noise(unsigned char *b, size_t n, uint32_t seed) {
   for (size_t i = 0; i < n; i++) {

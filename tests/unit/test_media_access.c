@@ -31,10 +31,6 @@
 #include "media_fixture.h"
 #include "banned.h"
 
-
-
-
-
 /* A copy of main.mp4 (moov at the end) with garbage over part of its media
  * data: some packets no longer decode. */
 static int make_damaged(void) {
@@ -137,15 +133,6 @@ static json_t *ffprobe(const char *path, const char *args) {
   return j;
 }
 
-/* ffprobe writes numbers as strings ("2.000000", "12"). */
-static double snum(const json_t *obj, const char *key) {
-  const char *s = str(obj, key);
-  char *end;
-  double d = strtod(s, &end);
-  if (end == s) fail_msg("\"%s\" is not a number: %s", key, s);
-  return d;
-}
-
 /* The first stream of codec_type in ffprobe's answer, or NULL. */
 static json_t *stream_of(const json_t *probe, const char *type) {
   json_t *s;
@@ -165,71 +152,6 @@ static size_t count_type(const json_t *probe, const char *type) {
     if (t && strcmp(t, type) == 0) n++;
   }
   return n;
-}
-
-static double duration_of(const char *path) {
-  json_t *p = ffprobe(path, "-show_format");
-  double d = snum(json_object_get(p, "format"), "duration");
-  json_decref(p);
-  return d;
-}
-
-/* The top-level boxes of an MP4, in order, as one string "ftyp moov mdat ";
- * *brand gets ftyp's major brand. */
-static void top_boxes(const char *path, char *out, size_t outsz, char brand[5]) {
-  size_t n = 0, off = 0, used = 0;
-  unsigned char *d = (unsigned char *)read_all(path, &n);
-  if (!d) fail_msg("cannot read %s", path);
-  out[0] = '\0';
-  brand[0] = '\0';
-  while (off + 8 <= n) {
-    uint64_t size = (uint64_t)d[off] << 24 | (uint64_t)d[off + 1] << 16 |
-                    (uint64_t)d[off + 2] << 8 | d[off + 3];
-    size_t hdr = 8;
-    if (size == 1) {
-      if (off + 16 > n) break;
-      size = 0;
-      for (int i = 0; i < 8; i++) size = size << 8 | d[off + 8 + i];
-      hdr = 16;
-    } else if (size == 0) {
-      size = n - off;
-    }
-    if (size < hdr || size > n - off) fail_msg("box at %zu has a bad size", off);
-    if (memcmp(d + off + 4, "ftyp", 4) == 0 && off + 12 <= n) {
-      memcpy(brand, d + off + 8, 4);
-      brand[4] = '\0';
-    }
-    if (used + 6 < outsz) {
-      memcpy(out + used, d + off + 4, 4);
-      out[used + 4] = ' ';
-      out[used + 5] = '\0';
-      used += 5;
-    }
-    off += (size_t)size;
-  }
-  if (off != n) fail_msg("%s: boxes do not cover the file", path);
-  free(d);
-}
-
-static void assert_faststart(const char *path, const char *want_brand) {
-  char boxes[256], brand[5];
-  top_boxes(path, boxes, sizeof boxes, brand);
-  if (strncmp(boxes, "ftyp ", 5) != 0) fail_msg("%s does not start with ftyp: %s", path, boxes);
-  const char *moov = strstr(boxes, "moov"), *mdat = strstr(boxes, "mdat");
-  if (!moov || !mdat || moov > mdat) fail_msg("%s: moov is not before mdat: %s", path, boxes);
-  assert_string_equal(brand, want_brand);
-}
-
-/* ffmpeg decodes the whole file without a word at -v error. */
-static void assert_decodes_clean(const char *path) {
-  char cmd[PATH_MAX + 128], buf[512];
-  snprintf(cmd, sizeof cmd, "ffmpeg -nostdin -hide_banner -v error -i '%s' -f null - 2>&1", path);
-  FILE *p = popen(cmd, "r");
-  assert_non_null(p);
-  size_t n = fread(buf, 1, sizeof buf - 1, p);
-  buf[n] = '\0';
-  int st = pclose(p);
-  if (n || st != 0) fail_msg("ffmpeg complains about %s: %s", path, buf);
 }
 
 /* All video packet timestamps of path, sorted; the caller frees. */

@@ -158,15 +158,6 @@ static json_t *probe(const char *path, const char *a, const char *b, const char 
   return j;
 }
 
-/* ffprobe writes numbers as strings ("2.000000"). */
-static double snum(const json_t *obj, const char *key) {
-  const char *s = str(obj, key);
-  char *end;
-  double d = strtod(s, &end);
-  if (end == s) fail_msg("\"%s\" is not a number: %s", key, s);
-  return d;
-}
-
 /* The packets of one stream ("v:0", "a:0") in file order, each with
  * pts_time, flags and data_hash (SHA-256). */
 static json_t *packets(const char *path, const char *sel) {
@@ -192,13 +183,6 @@ static double *frame_times(const char *path, size_t *n) {
   *n = json_array_size(fr);
   json_decref(j);
   return t;
-}
-
-static double duration_of(const char *path) {
-  json_t *j = probe(path, "-show_entries", "format=duration", NULL, NULL);
-  double d = snum(json_object_get(j, "format"), "duration");
-  json_decref(j);
-  return d;
 }
 
 /* ffprobe's streams of path. */
@@ -228,63 +212,6 @@ static double rotation_of(const json_t *stream) {
     if (json_is_number(r)) return json_number_value(r);
   }
   return 0;
-}
-
-/* The top-level boxes of an MP4 in order, "ftyp moov mdat "; brand gets
- * ftyp's major brand. */
-static void top_boxes(const char *path, char *out, size_t outsz, char brand[5]) {
-  size_t n = 0, off = 0, used = 0;
-  unsigned char *d = (unsigned char *)read_all(path, &n);
-  if (!d) fail_msg("cannot read %s", path);
-  out[0] = '\0';
-  brand[0] = '\0';
-  while (off + 8 <= n) {
-    uint64_t size = (uint64_t)d[off] << 24 | (uint64_t)d[off + 1] << 16 |
-                    (uint64_t)d[off + 2] << 8 | d[off + 3];
-    size_t hdr = 8;
-    if (size == 1) {
-      if (off + 16 > n) break;
-      size = 0;
-      for (int i = 0; i < 8; i++)
-        size = size << 8 | d[off + 8 + i];
-      hdr = 16;
-    } else if (size == 0) {
-      size = n - off;
-    }
-    if (size < hdr || size > n - off) fail_msg("%s: the box at %zu has a bad size", path, off);
-    if (!memcmp(d + off + 4, "ftyp", 4) && off + 12 <= n) {
-      memcpy(brand, d + off + 8, 4);
-      brand[4] = '\0';
-    }
-    if (used + 6 < outsz) {
-      memcpy(out + used, d + off + 4, 4);
-      out[used + 4] = ' ';
-      out[used + 5] = '\0';
-      used += 5;
-    }
-    off += (size_t)size;
-  }
-  if (off != n) fail_msg("%s: the boxes do not cover the file", path);
-  free(d);
-}
-
-static void assert_faststart(const char *path, const char *want_brand) {
-  char boxes[256], brand[5];
-  top_boxes(path, boxes, sizeof boxes, brand);
-  if (strncmp(boxes, "ftyp ", 5) != 0) fail_msg("%s does not start with ftyp: %s", path, boxes);
-  const char *moov = strstr(boxes, "moov"), *mdat = strstr(boxes, "mdat");
-  if (!moov || !mdat || moov > mdat) fail_msg("%s: moov is not before mdat: %s", path, boxes);
-  if (want_brand) assert_string_equal(brand, want_brand);
-}
-
-/* ffmpeg decodes the whole file without a word at -v error. */
-static void assert_decodes_clean(const char *path) {
-  const char *argv[] = {"ffmpeg", "-nostdin", "-hide_banner", "-v", "error", "-i",
-                        path,     "-f",       "null",         "-",  NULL};
-  char *out = NULL;
-  int st = run(argv, &out, true);
-  if (st != 0 || (out && out[0])) fail_msg("ffmpeg complains about %s: %s", path, out ? out : "");
-  free(out);
 }
 
 /* ---- calling the functions ---- */

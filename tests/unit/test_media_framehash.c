@@ -561,6 +561,15 @@ static void test_media_framehash__segments_hevc(void **state) {
   free_pending();
 }
 
+static void test_media_framehash__segments_without_an_index(void **state) {
+  /* MPEG-TS has no index: the IDR pictures (with their parameter sets in
+   * the stream) are found as the file is read. */
+  fh_result *r = hash_both("clean3s.ts", NULL);
+  assert_int_equal(count_lines(r->ours, "0, "), 75);
+  assert_int_equal(segments(r->rep), 3);
+  free_pending();
+}
+
 static void test_media_framehash__open_gops_are_not_cut(void **state) {
   /* Keyframes that are not IDR pictures (recovery points, CRA) may be
    * followed by pictures that refer to the GOP before: no cut there. */
@@ -817,6 +826,7 @@ int main(void) {
       cmocka_unit_test(test_media_framehash__segments_with_b_frames),
       cmocka_unit_test(test_media_framehash__segments_without_b_frames),
       cmocka_unit_test(test_media_framehash__segments_hevc),
+      cmocka_unit_test(test_media_framehash__segments_without_an_index),
       cmocka_unit_test(test_media_framehash__open_gops_are_not_cut),
       cmocka_unit_test(test_media_framehash__rate_change_falls_back_to_one_pass),
       cmocka_unit_test(test_media_framehash__cover_picture_left_out),

@@ -60,6 +60,10 @@ static int make_fixtures(void) {
                "-ac", "2", "-metadata", "title=Shift 12", "-metadata", "comment=dock camera",
                "-metadata:s:v:0", "language=eng", "-metadata:s:a:0", "language=eng", fx("main.mp4"),
                NULL);
+  /* Four closed GOPs with B-frames: the check decodes the master in segments. */
+  rc |= ffmpeg(LAVFI_V("testsrc2=size=320x240:rate=25:duration=4"),
+               LAVFI_V("sine=frequency=440:sample_rate=48000:duration=4"), "-c:v", "libx264", "-preset",
+               "veryfast", "-pix_fmt", "yuv420p", "-g", "25", "-c:a", "aac", fx("gops.mp4"), NULL);
   rc |= ffmpeg(LAVFI_V("testsrc=size=320x240:rate=25:duration=1"),
                LAVFI_V("sine=sample_rate=48000:duration=1"), "-c:v", "mpeg2video", "-c:a", "mp2",
                fx("mpeg2.ts"), NULL);
@@ -216,16 +220,6 @@ static void assert_video_frames(const json_t *rep, const char *src, int index) {
   if (in_master != want) fail_msg("the master of %s has %ld frames, the source %ld", src, in_master, want);
 }
 
-/* The master decodes with ffmpeg without a single message. */
-static void assert_decodes_clean(const char *mkv) {
-  const char *argv[] = {"ffmpeg", "-nostdin", "-v", "error", "-i", mkv, "-f", "null", "-", NULL};
-  char *out = NULL;
-  assert_int_equal(run(argv, &out, true), 0);
-  assert_non_null(out);
-  if (out[0]) fail_msg("ffmpeg decoding %s said: %s", mkv, out);
-  free(out);
-}
-
 /* The SHA-256 of stream index of file as ffmpeg writes it in s16le. */
 static void s16_sha256(const char *file, int index, char hex[65]) {
   char map[16], raw[PATH_MAX];
@@ -352,48 +346,63 @@ static void test_media_master__adpcm_becomes_flac(void **state) {
 /* The master against the original's frame hashes (media_framehash's file
  * and report): the check decodes only the master, and says so; a hash line
  * changed in the reference is a difference it names. */
-static void test_media_master__check_against_frame_hashes(void **state) {
-  char fh[PATH_MAX], bad[PATH_MAX];
+static void check_against_frame_hashes(const char *name, int bad_frame, json_int_t segments) {
+  char fh[PATH_MAX], bad[PATH_MAX], out[64], want[64];
   json_t *fr = NULL, *rep = NULL;
-  snprintf(fh, sizeof fh, "%s/main.fh", tmpdir);
-  snprintf(bad, sizeof bad, "%s/main-bad.fh", tmpdir);
-  assert_int_equal(media_framehash(fx("main.mp4"), fh, NULL, &fr), 0);
+  snprintf(fh, sizeof fh, "%s/%s.fh", tmpdir, name);
+  snprintf(bad, sizeof bad, "%s/%s-bad.fh", tmpdir, name);
+  snprintf(out, sizeof out, "%s-ref.mp4", name);
+  assert_int_equal(media_framehash(fx(name), fh, NULL, &fr), 0);
   media_reference ref = {fh, fr};
   media_master_opts opts = {.threads = 2, .reference = &ref};
-  int rc = media_master(fx("main.mp4"), out_of("main-ref.mp4"), NULL, &opts, NULL, &rep);
+  int rc = media_master(fx(name), out_of(out), NULL, &opts, NULL, &rep);
   if (rc) fail_msg("media_master with a reference: %s: %s", cu_errname(rc), cu_errmsg());
   assert_identical(rep);
-  assert_non_null(strstr(str(json_object_get(rep, "check"), "method"), "frame hashes"));
+  json_t *chk = json_object_get(rep, "check");
+  assert_non_null(strstr(str(chk, "method"), "frame hashes"));
+  /* Decoded in segments where the copy allows it (mdecode_par.c). */
+  assert_int_equal(json_integer_value(json_object_get(chk, "video_segments")), segments);
   /* The same audio digest either way: the reference's is the original's. */
-  json_t *two = master("main.mp4", NULL);
-  assert_string_equal(str(json_object_get(json_object_get(rep, "check"), "audio_sha256"), "1"),
+  json_t *two = master(name, NULL);
+  assert_string_equal(str(json_object_get(chk, "audio_sha256"), "1"),
                       str(json_object_get(json_object_get(two, "check"), "audio_sha256"), "1"));
   assert_non_null(strstr(str(json_object_get(two, "check"), "method"), "side by side"));
   json_decref(two);
   json_decref(rep);
   rep = NULL;
 
-  /* One video hash changed: the 11th line for stream 0. */
+  /* One video hash changed: line bad_frame + 1 for stream 0. */
   size_t n = 0;
   char *text = read_all(fh, &n);
   assert_non_null(text);
   int seen = 0;
   for (char *l = text; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-    if (strncmp(l, "0, ", 3) || ++seen != 11) continue;
+    if (strncmp(l, "0, ", 3) || ++seen != bad_frame + 1) continue;
     char *end = strchr(l, '\n');
     end[-1] = end[-1] == '0' ? '1' : '0';
     break;
   }
-  assert_int_equal(seen, 11);
+  assert_int_equal(seen, bad_frame + 1);
   assert_int_equal(write_bytes(bad, text, n), 0);
   free(text);
   ref.path = bad;
-  rc = media_master(fx("main.mp4"), out_of("main-ref.mp4"), NULL, &opts, NULL, &rep);
+  rc = media_master(fx(name), out_of(out), NULL, &opts, NULL, &rep);
   assert_int_equal(rc, CU_ECORRUPT);
   assert_null(rep);
-  if (!strstr(cu_errmsg(), "stream 0, frame 10"))
-    fail_msg("the message does not name stream 0, frame 10: %s", cu_errmsg());
+  snprintf(want, sizeof want, "stream 0, frame %d", bad_frame);
+  if (!strstr(cu_errmsg(), want)) fail_msg("the message does not name %s: %s", want, cu_errmsg());
   json_decref(fr);
+}
+
+static void test_media_master__check_against_frame_hashes(void **state) {
+  /* One GOP: one segment (Matroska's index lists only keyframes, so the
+   * cuts are looked for as the master is read). */
+  check_against_frame_hashes("main.mp4", 10, 1);
+}
+
+/* In segments, a difference in the third GOP is found and named all the same. */
+static void test_media_master__check_in_segments(void **state) {
+  check_against_frame_hashes("gops.mp4", 61, 4);
 }
 
 /* A reference that misses frames (ffmpeg's frame-rate logic dropped some
@@ -897,6 +906,7 @@ int main(void) {
       cmocka_unit_test(test_media_master__float_audio_becomes_pcm),
       cmocka_unit_test(test_media_master__subtitles_alone_get_no_master),
       cmocka_unit_test(test_media_master__check_against_frame_hashes),
+      cmocka_unit_test(test_media_master__check_in_segments),
       cmocka_unit_test(test_media_master__incomplete_reference_is_not_used),
       cmocka_unit_test(test_media_master__rotation_kept),
       cmocka_unit_test(test_media_master__ts_discontinuity),
