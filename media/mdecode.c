@@ -8,6 +8,7 @@
 
 #include "err.h"
 #include "json.h"
+#include "sha2x.h"
 #include "banned.h"
 
 EVP_MD_CTX *mdec_sha256_new(void) {
@@ -16,33 +17,49 @@ EVP_MD_CTX *mdec_sha256_new(void) {
   return c;
 }
 
-int mdec_hash_video(const AVFrame *f, unsigned char out[32], int *size) {
+/* Where the bytes of a frame packed with no padding come from: rows[i]
+ * rows of bytes[i] bytes in plane i. */
+typedef struct {
+  const AVPixFmtDescriptor *desc;
+  int planes, size;
+  int bytes[4], rows[4];
+} layout;
+
+static int layout_of(const AVFrame *f, layout *l) {
   enum AVPixelFormat fmt = (enum AVPixelFormat)f->format;
-  const AVPixFmtDescriptor *desc = av_pix_fmt_desc_get(fmt);
-  int linesize[4];
-  int n = av_image_get_buffer_size(fmt, f->width, f->height, 1);
-  if (!desc || n < 0 || av_image_fill_linesizes(linesize, fmt, f->width) < 0)
+  l->desc = av_pix_fmt_desc_get(fmt);
+  l->size = av_image_get_buffer_size(fmt, f->width, f->height, 1);
+  if (!l->desc || l->size < 0 || av_image_fill_linesizes(l->bytes, fmt, f->width) < 0)
     return cu_error(CU_EUNSUPPORTED, "a decoded frame has a pixel format (%s) that cannot be hashed",
-                    desc ? desc->name : "unknown");
-  int planes = 0;
-  for (int i = 0; i < desc->nb_components; i++)
-    if (desc->comp[i].plane > planes) planes = desc->comp[i].plane;
-  planes++;
+                    l->desc ? l->desc->name : "unknown");
+  l->planes = 0;
+  for (int i = 0; i < l->desc->nb_components; i++)
+    if (l->desc->comp[i].plane > l->planes) l->planes = l->desc->comp[i].plane;
+  l->planes++;
+  for (int i = 0; i < l->planes; i++) {
+    int shift = (i == 1 || i == 2) ? l->desc->log2_chroma_h : 0;
+    l->rows[i] = (f->height + (1 << shift) - 1) >> shift;
+  }
+  return 0;
+}
+
+int mdec_hash_video(const AVFrame *f, unsigned char out[32], int *size) {
+  layout l;
+  int rc = layout_of(f, &l);
+  if (rc) return rc;
   EVP_MD_CTX *c = mdec_sha256_new();
   if (!c) return cu_error(CU_EIO, "out of memory");
   /* Row by row straight from the frame: the same bytes as packing it into
    * one buffer first, without the copy. */
-  for (int i = 0; i < planes; i++) {
-    int shift = (i == 1 || i == 2) ? desc->log2_chroma_h : 0;
-    int h = (f->height + (1 << shift) - 1) >> shift;
+  for (int i = 0; i < l.planes; i++) {
     const uint8_t *row = f->data[i];
-    if (f->linesize[i] == linesize[i]) { /* no padding: the plane at once */
-      EVP_DigestUpdate(c, row, (size_t)linesize[i] * (size_t)h);
+    if (f->linesize[i] == l.bytes[i]) { /* no padding: the plane at once */
+      EVP_DigestUpdate(c, row, (size_t)l.bytes[i] * (size_t)l.rows[i]);
       continue;
     }
-    for (int y = 0; y < h; y++, row += f->linesize[i]) EVP_DigestUpdate(c, row, (size_t)linesize[i]);
+    for (int y = 0; y < l.rows[i]; y++, row += f->linesize[i]) EVP_DigestUpdate(c, row, (size_t)l.bytes[i]);
   }
-  if (desc->flags & AV_PIX_FMT_FLAG_PAL) {
+  if (l.desc->flags & AV_PIX_FMT_FLAG_PAL) {
     uint8_t pal[1024];
     for (int i = 0; i < 256; i++) {
       uint32_t v;
@@ -54,7 +71,34 @@ int mdec_hash_video(const AVFrame *f, unsigned char out[32], int *size) {
   }
   EVP_DigestFinal_ex(c, out, NULL);
   EVP_MD_CTX_free(c);
-  *size = n;
+  *size = l.size;
+  return 0;
+}
+
+bool mdec_hash_pair_possible(const AVFrame *a, const AVFrame *b) {
+  const AVPixFmtDescriptor *d = av_pix_fmt_desc_get((enum AVPixelFormat)a->format);
+  return a->format == b->format && a->width == b->width && a->height == b->height && d &&
+         !(d->flags & AV_PIX_FMT_FLAG_PAL) && sha2x_available();
+}
+
+int mdec_hash_video_pair(const AVFrame *a, const AVFrame *b, unsigned char ha[32], unsigned char hb[32],
+                         int *size) {
+  layout l;
+  int rc = layout_of(a, &l);
+  if (rc) return rc;
+  sha2x c;
+  sha2x_init(&c);
+  for (int i = 0; i < l.planes; i++) {
+    const uint8_t *ra = a->data[i], *rb = b->data[i];
+    if (a->linesize[i] == l.bytes[i] && b->linesize[i] == l.bytes[i]) {
+      sha2x_update(&c, ra, rb, (size_t)l.bytes[i] * (size_t)l.rows[i]);
+      continue;
+    }
+    for (int y = 0; y < l.rows[i]; y++, ra += a->linesize[i], rb += b->linesize[i])
+      sha2x_update(&c, ra, rb, (size_t)l.bytes[i]);
+  }
+  sha2x_final(&c, ha, hb);
+  *size = l.size;
   return 0;
 }
 

@@ -126,6 +126,13 @@ int mdec_parallel_stream(const mdec *d);
  * rawvideo encoder gives ffmpeg's framehash muxer. *size is their count. */
 int mdec_hash_video(const AVFrame *f, unsigned char out[32], int *size);
 
+/* Whether a and b can be hashed together by mdec_hash_video_pair: the same
+ * shape, and a CPU with SHA instructions (sha2x.h). */
+bool mdec_hash_pair_possible(const AVFrame *a, const AVFrame *b);
+/* mdec_hash_video of two frames at once, nearly twice as fast. */
+int mdec_hash_video_pair(const AVFrame *a, const AVFrame *b, unsigned char ha[32], unsigned char hb[32],
+                         int *size);
+
 /* A SHA-256 context from OpenSSL (libavutil's does not use the CPU's SHA
  * instructions; OpenSSL's is several times faster). */
 EVP_MD_CTX *mdec_sha256_new(void);

@@ -31,6 +31,7 @@
 
 #include "err.h"
 #include "mdecode.h"
+#include "sha2x.h"
 #include "banned.h"
 
 #define MAX_WORKERS 8
@@ -62,6 +63,13 @@ typedef struct {
   bool used;          /* has had a segment: flushed before the next */
   int packets, frames;
   int64_t last_pts;
+  /* A frame waiting for the next to be hashed with it (two chains at once
+   * on the SHA instructions), where its hash goes, and its packet's item,
+   * which is not done until then. */
+  AVFrame *held;
+  item *held_item;
+  int held_at;
+  item *completed;    /* an earlier item whose last hash just came in */
 } worker;
 
 struct par {
@@ -149,6 +157,21 @@ int mdec_parallel_stream(const mdec *d) {
   return keys >= 2 || keys == n ? vs : -1;
 }
 
+static void release_held(worker *w, item *it) {
+  av_frame_unref(w->held);
+  if (w->held_item != it) w->completed = w->held_item;
+  w->held_item = NULL;
+}
+
+/* Hashes the held frame alone. */
+static int hash_held(worker *w, item *it) {
+  if (!w->held_item) return 0;
+  mdec_vframe *v = &w->held_item->fr[w->held_at];
+  int rc = mdec_hash_video(w->held, v->h, &v->size) ? MDEC_AGAIN : 0; /* one pass says what is wrong */
+  release_held(w, it);
+  return rc;
+}
+
 static int add_frame(worker *w, item *it, AVFrame *f) {
   int64_t pts = f->best_effort_timestamp;
   if (f->decode_error_flags || (f->flags & AV_FRAME_FLAG_CORRUPT) || pts == AV_NOPTS_VALUE ||
@@ -161,9 +184,22 @@ static int add_frame(worker *w, item *it, AVFrame *f) {
     it->fr = fr, it->cap = cap;
   }
   mdec_vframe *v = &it->fr[it->nfr];
-  if (mdec_vframe_of(f, v)) return MDEC_AGAIN; /* one pass will say what is wrong */
-  v->pkt_duration = w->p->dur;
-  it->nfr++, w->frames++, w->last_pts = pts;
+  *v = (mdec_vframe){.pts = pts, .pkt_duration = w->p->dur, .width = f->width, .height = f->height,
+                     .sar = f->sample_aspect_ratio};
+  int at = it->nfr++;
+  w->frames++, w->last_pts = pts;
+  if (w->held_item && mdec_hash_pair_possible(w->held, f)) {
+    mdec_vframe *h = &w->held_item->fr[w->held_at];
+    int rc = mdec_hash_video_pair(w->held, f, h->h, v->h, &v->size) ? MDEC_AGAIN : 0;
+    h->size = v->size;
+    release_held(w, it);
+    return rc;
+  }
+  int rc = hash_held(w, it);
+  if (rc) return rc;
+  if (!sha2x_available()) return mdec_hash_video(f, v->h, &v->size) ? MDEC_AGAIN : 0;
+  av_frame_move_ref(w->held, f);
+  w->held_item = it, w->held_at = at;
   return 0;
 }
 
@@ -188,6 +224,7 @@ static int process(worker *w, item *it, AVFrame *f) {
   int err = avcodec_send_packet(w->dec, it->kind == IT_VIDEO ? it->pkt : NULL);
   if (err < 0) return err == AVERROR(ENOMEM) ? CU_EIO : MDEC_AGAIN;
   int rc = receive(w, it, f);
+  if (!rc && it->kind == IT_END) rc = hash_held(w, it);
   if (!rc && it->kind == IT_END && w->frames != w->packets) rc = MDEC_AGAIN;
   return rc;
 }
@@ -203,9 +240,10 @@ static void *worker_main(void *arg) {
     item *it = w->qh;
     if (!(w->qh = it->wnext)) w->qt = NULL;
     pthread_mutex_unlock(&p->mu);
-    int rc = f ? process(w, it, f) : CU_EIO;
+    int rc = f && w->held ? process(w, it, f) : CU_EIO;
     pthread_mutex_lock(&p->mu);
-    it->done = true;
+    if (w->completed) w->completed->done = true, w->completed = NULL;
+    if (w->held_item != it) it->done = true;
     if (rc && !p->wrc) p->wrc = rc;
     pthread_cond_broadcast(&p->done);
   }
@@ -417,6 +455,10 @@ int mdec_run_parallel(mdec *d, int vs) {
     worker *w = &p.w[i];
     w->p = &p;
     if ((rc = mio_decoder(&w->dec, d->in->ic->streams[vs], 1))) break;
+    if (!(w->held = av_frame_alloc())) {
+      rc = cu_error(CU_EIO, "out of memory");
+      break;
+    }
     if (pthread_create(&w->t, NULL, worker_main, w)) rc = cu_error(CU_EIO, "cannot start a decoding thread");
     else w->started = true;
   }
@@ -427,6 +469,7 @@ int mdec_run_parallel(mdec *d, int vs) {
   pthread_mutex_unlock(&p.mu);
   for (int i = 0; i < p.nw; i++) {
     if (p.w[i].started) pthread_join(p.w[i].t, NULL);
+    av_frame_free(&p.w[i].held);
     avcodec_free_context(&p.w[i].dec);
   }
   while (p.head) {
