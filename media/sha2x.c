@@ -6,6 +6,7 @@
  * side by side so one chain's latency hides behind the other's. */
 #include "sha2x.h"
 
+#include <pthread.h>
 #include <string.h>
 
 #if defined(__x86_64__)
@@ -30,11 +31,20 @@ static const uint32_t H0[8] = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
 
 #if defined(__x86_64__)
-bool sha2x_available(void) {
+/* Asked once: CPUID traps to the hypervisor in a virtual machine. */
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static bool has_sha;
+
+static void probe(void) {
   unsigned a, b, c, d;
-  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSSE3) || !(c & bit_SSE4_1)) return false;
-  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return false;
-  return (b & bit_SHA) != 0;
+  if (!__get_cpuid(1, &a, &b, &c, &d) || !(c & bit_SSSE3) || !(c & bit_SSE4_1)) return;
+  if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return;
+  has_sha = (b & bit_SHA) != 0;
+}
+
+bool sha2x_available(void) {
+  pthread_once(&once, probe);
+  return has_sha;
 }
 
 /* ABCD EFGH -> ABEF CDGH, and back. */
