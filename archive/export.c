@@ -174,6 +174,20 @@ static int cmp_files(const void *a, const void *b) {
 }
 
 /* "the <what> of evidence <id>", for the first few things waited for. */
+/* A payload file from a finished rendition's record r (kept: f owns it),
+ * at rel (f owns it); sha is the original's, the source when r names none. */
+static void file_of_rendition(bfile *f, const char *kind, char *rel, json_t *r, const char *sha) {
+  snprintf(f->kind, sizeof f->kind, "%s", kind);
+  f->rel = rel;
+  snprintf(f->sha256, sizeof f->sha256, "%s", cu_json_str(r, "sha256") ? cu_json_str(r, "sha256") : "");
+  snprintf(f->source_sha256, sizeof f->source_sha256, "%s",
+           cu_json_str(r, "source_sha256") ? cu_json_str(r, "source_sha256") : sha);
+  f->size = (uint64_t)cu_json_int(r, "size", 0);
+  f->content_type = cu_json_str(r, "content_type");
+  f->rec = r;
+  f->ledger_index = -1;
+}
+
 static void note_wait(cu_buf *w, int *nw, const char *what, const char *id) {
   if ((*nw)++ >= 3) return; /* the first few say enough */
   if (w->len) cu_buf_adds(w, "; ");
@@ -240,17 +254,8 @@ static int plan_item(const export_env *env, const json_t *sel, const json_t *cli
         json_decref(r);
         return cu_error(CU_EINVAL, "too many renditions asked for");
       }
-      bfile *f = &it->f[it->nf++];
-      snprintf(f->kind, sizeof f->kind, "%s", kind);
-      f->rel = cu_xasprintf("data/%s/%s/%s.%s", id, kind, stem, kind_ext(kind));
-      snprintf(f->sha256, sizeof f->sha256, "%s",
-               cu_json_str(r, "sha256") ? cu_json_str(r, "sha256") : "");
-      snprintf(f->source_sha256, sizeof f->source_sha256, "%s",
-               cu_json_str(r, "source_sha256") ? cu_json_str(r, "source_sha256") : sha);
-      f->size = (uint64_t)cu_json_int(r, "size", 0);
-      f->content_type = cu_json_str(r, "content_type");
-      f->rec = r;
-      f->ledger_index = -1;
+      file_of_rendition(&it->f[it->nf++], kind, cu_xasprintf("data/%s/%s/%s.%s", id, kind, stem, kind_ext(kind)),
+                        r, sha);
       continue;
     }
     if (state && (!strcmp(state, "failed") || !strcmp(state, "not_applicable"))) {
@@ -291,17 +296,8 @@ static int plan_item(const export_env *env, const json_t *sel, const json_t *cli
       json_decref(r);
       return cu_error(CU_ENOTFOUND, "the clip %s of evidence %s is not finished", kind, id);
     }
-    bfile *f = &it->f[it->nf++];
-    snprintf(f->kind, sizeof f->kind, "%s", kind);
-    f->rel = cu_xasprintf("data/%s/clips/clip-%s-%lld-%lld.mp4", id, mode, a, b);
-    snprintf(f->sha256, sizeof f->sha256, "%s",
-             cu_json_str(r, "sha256") ? cu_json_str(r, "sha256") : "");
-    snprintf(f->source_sha256, sizeof f->source_sha256, "%s",
-             cu_json_str(r, "source_sha256") ? cu_json_str(r, "source_sha256") : sha);
-    f->size = (uint64_t)cu_json_int(r, "size", 0);
-    f->content_type = cu_json_str(r, "content_type");
-    f->rec = r;
-    f->ledger_index = -1;
+    file_of_rendition(&it->f[it->nf++], kind,
+                      cu_xasprintf("data/%s/clips/clip-%s-%lld-%lld.mp4", id, mode, a, b), r, sha);
   }
   for (int j = 0; j < it->nf; j++)
     if (!cu_is_sha256_hex(it->f[j].sha256))

@@ -118,3 +118,22 @@ b_machine() {
   mem=$(awk '/^MemTotal:/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo)
   printf '%s cores (nproc), %s, %s RAM, Linux %s\n' "$(nproc)" "${cpu:-unknown CPU}" "$mem" "$(uname -r)"
 }
+
+# For a benchmark's EXIT trap: stops the processes it started (the array
+# PIDS) and, when it failed (RC non-zero), shows the end of each log in DIR.
+b_stop_and_show_logs() { # RC DIR
+  local pid log
+  for pid in "${PIDS[@]+"${PIDS[@]}"}"; do
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid" 2>/dev/null || true
+      wait "$pid" 2>/dev/null || true
+    fi
+  done
+  if [ "$1" -ne 0 ]; then
+    for log in "$2"/*.log; do
+      [ -s "$log" ] || continue
+      echo "---- $(basename "$log") (last 20 lines) ----" >&2
+      tail -n 20 "$log" >&2
+    done
+  fi
+}

@@ -151,21 +151,10 @@ pids_drop() {
   PIDS=("${keep[@]}")
 }
 
+# shellcheck disable=SC2317 # called by the trap
 cleanup() {
-  local rc=$? pid
-  for pid in "${PIDS[@]+"${PIDS[@]}"}"; do
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-      wait "$pid" 2>/dev/null || true
-    fi
-  done
-  if [ "$rc" -ne 0 ]; then
-    for log in "$T"/*.log; do
-      [ -s "$log" ] || continue
-      echo "---- $(basename "$log") (last 20 lines) ----" >&2
-      tail -n 20 "$log" >&2
-    done
-  fi
+  local rc=$?
+  b_stop_and_show_logs "$rc" "$T"
   rm -rf "$T"
   exit "$rc"
 }

@@ -165,20 +165,8 @@ pids_drop() {
 }
 # shellcheck disable=SC2317 # called by the trap
 cleanup() {
-  local rc=$? pid log
-  for pid in "${PIDS[@]+"${PIDS[@]}"}"; do
-    if kill -0 "$pid" 2>/dev/null; then
-      kill -TERM "$pid" 2>/dev/null || true
-      wait "$pid" 2>/dev/null || true
-    fi
-  done
-  if [ "$rc" -ne 0 ]; then
-    for log in "$T"/*.log; do
-      [ -s "$log" ] || continue
-      echo "---- $(basename "$log") (last 20 lines) ----" >&2
-      tail -n 20 "$log" >&2
-    done
-  fi
+  local rc=$?
+  b_stop_and_show_logs "$rc" "$T"
   if [ "$KEEP" = 1 ]; then b_log "kept $T"; else rm -rf "$T"; fi
   exit "$rc"
 }

@@ -11,6 +11,7 @@
 #    naming both keys;
 #  - what `custos export --out DIR` and `--out FILE.tar` save passes too.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_export.sh"
 if ! "$CUSTOS" export --help >/dev/null 2>&1; then
   echo "SKIP: custos export is not built yet" >&2
   exit 77
@@ -26,25 +27,10 @@ E2=$(t_push "$T/notes.bin" cam-6050 --case case-6050)
 t_rend_settle "$E1"
 for e in "$E1" "$E2"; do t_wait_200 "$URL/v1/evidence/$e/timestamp" "$T/tok.tsr"; done
 
-call -X POST "${A[@]}" -H 'Content-Type: application/json' \
-  -d "{\"renditions\":[\"master\",\"access\",\"framehash\",\"poster\"],
-       \"clips\":[{\"evidence\":\"$E1\",\"start\":\"1\",\"end\":\"3\"}]}" \
-  "$URL/v1/cases/case-6050/exports"
-if [ "$ST" = 404 ] || [ "$ST" = 405 ]; then
-  echo "SKIP: the server has no export route yet ($ST)" >&2
-  exit 77
-fi
-assert_eq 202 "$ST" "the export request: $BODY"
-X=$(jq -r .id <<<"$BODY")
-state=""
-for _ in $(seq 1 900); do
-  call "${A[@]}" "$URL/v1/exports/$X/status"
-  state=$(jq -r .state <<<"$BODY")
-  [ "$state" = done ] && break
-  [ "$state" = failed ] && fail "the export failed: $BODY"
-  sleep 0.2
-done
-assert_eq done "$state" "the export's state after 180 s ($BODY)"
+x_export case-6050 "{\"renditions\":[\"master\",\"access\",\"framehash\",\"poster\"],
+       \"clips\":[{\"evidence\":\"$E1\",\"start\":\"1\",\"end\":\"3\"}]}"
+X=$XID
+x_done "$X" 180
 NAME=$(jq -r .bag <<<"$BODY")
 assert_eq "custos-case-6050-$X" "$NAME" "the bag's name"
 

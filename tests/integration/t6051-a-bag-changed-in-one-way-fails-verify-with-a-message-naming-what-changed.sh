@@ -13,6 +13,7 @@
 #  - the tar: a changed payload byte inside it is named like the
 #    directory's; a damaged header or a truncated tar is a tar failure.
 . "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_export.sh"
 if ! "$CUSTOS" export --help >/dev/null 2>&1; then
   echo "SKIP: custos export is not built yet" >&2
   exit 77
@@ -25,22 +26,9 @@ head -c 25000 /dev/urandom >"$T/two.bin"
 E1=$(t_push "$T/one.bin" cam-6051 --case case-6051)
 E2=$(t_push "$T/two.bin" cam-6051 --case case-6051)
 for e in "$E1" "$E2"; do t_wait_200 "$URL/v1/evidence/$e/timestamp" "$T/tok.tsr"; done
-call -X POST "${A[@]}" -H 'Content-Type: application/json' -d '{}' "$URL/v1/cases/case-6051/exports"
-if [ "$ST" = 404 ] || [ "$ST" = 405 ]; then
-  echo "SKIP: the server has no export route yet ($ST)" >&2
-  exit 77
-fi
-assert_eq 202 "$ST" "the export request: $BODY"
-X=$(jq -r .id <<<"$BODY")
-state=""
-for _ in $(seq 1 600); do
-  call "${A[@]}" "$URL/v1/exports/$X/status"
-  state=$(jq -r .state <<<"$BODY")
-  [ "$state" = done ] && break
-  [ "$state" = failed ] && fail "the export failed: $BODY"
-  sleep 0.2
-done
-assert_eq done "$state" "the export's state after 120 s ($BODY)"
+x_export case-6051 '{}'
+X=$XID
+x_done "$X" 120
 NAME=$(jq -r .bag <<<"$BODY")
 call -o "$T/bag.tar" "${A[@]}" "$URL/v1/exports/$X"
 assert_eq 200 "$ST" "the tar download"
