@@ -82,7 +82,6 @@ typedef struct {
   FILE *out;
   bool header_done;
   const char *dst;
-  int rc;
 } fh_ctx;
 
 static int push(fh_stream *s, int64_t dts, int64_t pts, int64_t dur, int size,

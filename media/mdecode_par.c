@@ -327,9 +327,10 @@ static void wait_head(par *p, const item *it) {
 /* Every packet one frame long at the stream's rate, as framehash.c and
  * ffmpeg's vfr logic count it. */
 static bool one_frame_long(const AVFormatContext *ic, AVStream *st, int64_t dur) {
+  if (dur <= 0) return false;
   AVRational fr = av_guess_frame_rate((AVFormatContext *)ic, st, NULL);
   if (!fr.num || !fr.den) fr = (AVRational){25, 1};
-  return dur > 0 && lrintf((float)((double)dur * av_q2d(st->time_base) * av_q2d(fr))) == 1;
+  return lrintf((float)((double)dur * av_q2d(st->time_base) * av_q2d(fr))) == 1;
 }
 
 static int read_loop(par *p, AVPacket *pkt, AVFrame *f, item **final) {
