@@ -141,6 +141,25 @@ t_make_mp4() {
 # Background processes (clients, proxies) that must not outlive the test.
 t_bg() { BG="$BG $*"; }
 
+# t_fault_proxy FAULT: fault_proxy.py (see there for the faults) in front of
+# the server. t_fault_proxy SCRIPT.py ARGS...: a script of the test's own
+# that imports fault_proxy, run with the server's port, the port file and
+# the log file, then ARGS. Either way PROXY is its URL and $T/proxy.log
+# lists the requests it forwarded.
+t_fault_proxy() {
+  local script=$IT_DIR/fault_proxy.py
+  if [[ $1 == *.py ]]; then script=$1; shift; fi
+  rm -f "$T/proxy.port"
+  PYTHONPATH="$IT_DIR" python3 "$script" "$PORT" "$T/proxy.port" "$T/proxy.log" "$@" 2>>"$T/proxy.err" &
+  t_bg $!
+  for _ in $(seq 1 100); do
+    [ -s "$T/proxy.port" ] && break
+    sleep 0.05
+  done
+  [ -s "$T/proxy.port" ] || fail "the proxy did not start: $(cat "$T/proxy.err" 2>/dev/null)"
+  PROXY="http://127.0.0.1:$(cat "$T/proxy.port")"
+}
+
 # Cleanup of the test's own (a gdb to release, say), run before the server
 # is killed.
 t_on_exit() { EXIT_HOOKS+=("$*"); }

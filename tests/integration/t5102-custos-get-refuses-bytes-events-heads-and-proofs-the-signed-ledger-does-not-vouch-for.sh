@@ -33,9 +33,10 @@ t_sth_at_least $((IDX + 2)) >/dev/null
 
 # ---- the proxy: one alteration at a time, named in $T/mode -------------------
 cat >"$T/proxy.py" <<'PY'
-import base64, hashlib, http.client, http.server, json, os, sys, urllib.parse
+import base64, hashlib, json, sys, urllib.parse
+import fault_proxy
 
-upstream, mode_file, ready = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+upstream, port_file, log_file, mode_file = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
 
 def flip_hex(s, i=7):
     return s[:i] + ("1" if s[i] == "0" else "0") + s[i + 1:]
@@ -92,43 +93,18 @@ def alter(mode, path, body):
         return json.dumps(doc).encode()
     return body
 
-class Proxy(http.server.BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class Alter(fault_proxy.Fault):
+    buffers = True
 
-    def log_message(self, *args):
-        pass
-
-    def do_GET(self):
+    def rewrite(self, req, resp, body):
         with open(mode_file) as f:
             mode = f.read().strip()
-        c = http.client.HTTPConnection("127.0.0.1", upstream, timeout=60)
-        c.request("GET", self.path, headers={k: v for k, v in self.headers.items()
-                                             if k.lower() in ("authorization", "accept", "range")})
-        r = c.getresponse()
-        body = r.read()
-        if r.status == 200:
-            body = alter(mode, urllib.parse.urlsplit(self.path).path, body)
-        self.send_response(r.status)
-        for k, v in r.getheaders():
-            if k.lower() not in ("content-length", "transfer-encoding", "connection"):
-                self.send_header(k, v)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-        c.close()
+        return alter(mode, urllib.parse.urlsplit(req.path).path, body)
 
-srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-with open(ready + ".tmp", "w") as f:
-    f.write(str(srv.server_address[1]))
-os.rename(ready + ".tmp", ready)
-srv.serve_forever()
+fault_proxy.serve(upstream, port_file, log_file, Alter())
 PY
 echo none >"$T/mode"
-python3 "$T/proxy.py" "$PORT" "$T/mode" "$T/proxy.port" 2>"$T/proxy.log" &
-t_bg $!
-for _ in $(seq 1 100); do [ -s "$T/proxy.port" ] && break; sleep 0.05; done
-[ -s "$T/proxy.port" ] || fail "the proxy did not start: $(cat "$T/proxy.log")"
-PROXY="http://127.0.0.1:$(cat "$T/proxy.port")"
+t_fault_proxy "$T/proxy.py" "$T/mode"
 
 # get_via MODE: custos get through the proxy in MODE; sets RC, stderr in $T/e.
 get_via() {

@@ -64,77 +64,8 @@ mkdir "$T/cwd"
 assert_match '\.tar$' "$(ls "$T/cwd")" "a .tar"
 
 # A broken download is resumed.
-cat >"$T/proxy.py" <<'EOF'
-import http.client, socket, sys
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-upstream_port, port_file, log_file = int(sys.argv[1]), sys.argv[2], sys.argv[3]
-cut = False
-
-def log(line):
-    with open(log_file, "a") as f:
-        f.write(line + "\n")
-
-class Proxy(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, *args):
-        pass
-
-    def forward(self):
-        global cut
-        n = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(n) if n else None
-        up = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=30)
-        up.putrequest(self.command, self.path, skip_host=True, skip_accept_encoding=True)
-        for k, v in self.headers.items():
-            if k.lower() not in ("connection", "expect", "content-length"):
-                up.putheader(k, v)
-        if body is not None:
-            up.putheader("Content-Length", str(len(body)))
-        up.endheaders(body)
-        resp = up.getresponse()
-        log(f"{self.command} {self.path} range={self.headers.get('Range')} "
-            f"if-range={self.headers.get('If-Range')} -> {resp.status}")
-        self.send_response_only(resp.status, resp.reason)
-        for k, v in resp.getheaders():
-            if k.lower() not in ("connection", "transfer-encoding"):
-                self.send_header(k, v)
-        self.end_headers()
-        tar = self.command == "GET" and self.path.startswith("/v1/exports/") and not self.path.endswith("/status")
-        sent = 0
-        while True:
-            chunk = resp.read(65536)
-            if not chunk:
-                break
-            if tar and not cut and sent + len(chunk) > 1500000:
-                self.wfile.write(chunk[: 1500000 - sent])
-                self.wfile.flush()
-                cut = True
-                log("cut the download at 1500000 bytes")
-                self.connection.shutdown(socket.SHUT_RDWR)
-                self.close_connection = True
-                return
-            self.wfile.write(chunk)
-            sent += len(chunk)
-
-    do_GET = do_HEAD = do_POST = forward
-
-srv = ThreadingHTTPServer(("127.0.0.1", 0), Proxy)
-with open(port_file + ".tmp", "w") as f:
-    f.write(str(srv.server_address[1]))
-import os
-os.rename(port_file + ".tmp", port_file)
-srv.serve_forever()
-EOF
-python3 "$T/proxy.py" "$PORT" "$T/proxy.port" "$T/proxy.log" >>"$T/proxy.log" 2>&1 &
-t_bg $!
-for _ in $(seq 1 100); do
-  [ -s "$T/proxy.port" ] && break
-  sleep 0.05
-done
-[ -s "$T/proxy.port" ] || fail "the proxy did not start"
-"$CUSTOS" export "$C" --server "http://127.0.0.1:$(cat "$T/proxy.port")" --out "$T/resumed.tar" >"$T/o4" 2>"$T/e4" ||
+t_fault_proxy cut-export=1500000
+"$CUSTOS" export "$C" --server "$PROXY" --out "$T/resumed.tar" >"$T/o4" 2>"$T/e4" ||
   fail "custos export through a cutting proxy: $(cat "$T/e4") $(cat "$T/proxy.log")"
 grep -q 'cut the download' "$T/proxy.log" || fail "the proxy never cut: $(cat "$T/proxy.log")"
 grep -q 'resuming' "$T/e4" || fail "custos export did not say it resumed: $(cat "$T/e4")"
