@@ -11,7 +11,8 @@
 #      hashes alone, and vs `ffmpeg -c copy` to Matroska (context)
 #   3  FFV1 master of an MPEG-2 + SMPTE 302M (24-bit PCM) version of the
 #      input in MPEG-TS (FFV1 + FLAC, then the check) vs ffmpeg with
-#      open_ffv1()'s encoder settings and FLAC
+#      open_ffv1()'s encoder settings and FLAC; and ffmpeg decoding its own
+#      FFV1 file, which bounds any check that decodes the whole master
 #   4  access copy (libx264 veryfast CRF 23, 1280 wide, AAC 128k, MP4
 #      faststart) vs ffmpeg with access.c's defaults
 #   5  CPU time / wall time of each job
@@ -264,6 +265,10 @@ REMUX_FF=(ffmpeg -hide_banner -nostdin -v error -y -i "$IN_H" -map 0 -c copy)
 # open_flac(): the FLAC encoder's defaults (compression level 5).
 FFV1_FF=(ffmpeg -hide_banner -nostdin -v error -y -i "$IN_M" -map 0 -c:v ffv1 -level 3 -g 1
   -slicecrc 1 -slices 16 -coder range_def -context 1 -c:a flac)
+# The least a check that decodes every frame of the master can cost: the
+# decode alone, no hashing, with slice threads (the FFV1 decoder of libav*
+# 5.1 gains nothing from frame threads, ffmpeg's default).
+FFV1_DEC_FF=(ffmpeg -hide_banner -nostdin -v error -y -thread_type slice -threads "$(nproc)")
 # access.c's defaults: libx264 veryfast CRF 23 profile high, keyframe every
 # 2 s (gop = 2 x frame rate = 60), longest side 1280 (bicubic: swscale's
 # and the scale filter's default), yuv420p; AAC-LC 128 kbit/s; faststart.
@@ -337,6 +342,9 @@ for ((rep = 1; rep <= REPS; rep++)); do
     fv_f() {
       step "$tag ffmpeg FFV1 + FLAC" fmf -- "${FFV1_FF[@]}" "$W/out.fmf.mkv"
       [ "$rep" = 1 ] && record ffv1ff.size "$(stat -c %s "$W/out.fmf.mkv")"
+      WARM=("$W/out.fmf.mkv")
+      step "$tag ffmpeg decodes its FFV1 + FLAC" fdf -- "${FFV1_DEC_FF[@]}" -i "$W/out.fmf.mkv" -map 0 -f null -
+      WARM=("$IN_M")
       settle
     }
     if [ "$odd" = 1 ]; then fv_c; fv_f; else fv_f; fv_c; fi
@@ -484,6 +492,16 @@ summary() {
     row "3 FFV1 master: write phase alone vs ffmpeg FFV1+FLAC" "$(printf '%.2f' "$ww")" "$(fmt_s fmf.wall)" \
       "$(b_div "$(med fmf.wall)" "$ww")" context -
   fi
+  if have fdf.wall && have fmf.wall; then
+    # ffmpeg's encode, then ffmpeg's decode of it: the ratio no master with a
+    # whole decode check can beat on this machine.
+    local lim
+    lim=$(awk -v e="$(med fmf.wall)" -v d="$(med fdf.wall)" 'BEGIN {printf "%.2f", e + d}')
+    row "3 FFV1 limit: ffmpeg encode + ffmpeg decode of it, vs the encode" "$lim" "$(fmt_s fmf.wall)" \
+      "$(b_div "$(med fmf.wall)" "$lim")" limit -
+    have cmf.wall && row "3 FFV1 master + check vs that limit" "$(fmt_s cmf.wall)" "$lim" \
+      "$(b_div "$lim" "$(med cmf.wall)")" context -
+  fi
   speed_row "4 access copy vs ffmpeg libx264+aac" cac.wall fac.wall "$T_ACCESS"
   cpu_row "4 access copy vs ffmpeg libx264+aac" cac fac
   local r
@@ -525,6 +543,7 @@ summary() {
   printf '| %s | %s | %s | %s | %s | %s |\n' --- ---: ---: ---: ---: ---:
   for k in cfh:"custos framehash" ffh:"ffmpeg -f framehash" cmr:"custos master, remux + check" \
     fcp:"ffmpeg -c copy" cmf:"custos master, FFV1 + FLAC + check" fmf:"ffmpeg FFV1 + FLAC" \
+    fdf:"ffmpeg decodes its FFV1 + FLAC" \
     cac:"custos access" fac:"ffmpeg access" cut.cfh:"custos framehash, 10 s" cut.cmr:"custos master remux, 10 s" \
     cut.cmf:"custos master FFV1, 10 s" cut.cac:"custos access, 10 s"; do
     IFS=: read -r key lbl <<<"$k"
