@@ -11,9 +11,10 @@
 static const char help[] =
     "usage: custos jobs [--state queued|running|failed] [--kind KIND] [--limit N] [--json]\n"
     "\n"
-    "Lists the server's background jobs that are queued, running or failed:\n"
-    "probing, time-stamps (and the archival copies to come), with their attempts,\n"
-    "progress and last error. Done jobs are not listed.\n";
+    "Lists the server's background jobs that are queued, running or failed, with\n"
+    "their attempts, progress and last error. Done jobs are not listed. Kinds:\n"
+    "probe, stamp and stamp_sth (time-stamps), framehash, master, access and\n"
+    "poster (the archival copies), clip_check, export and purge.\n";
 
 int cmd_jobs(int argc, char **argv) {
   client cl = {0};
