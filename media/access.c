@@ -31,7 +31,6 @@
 #include <libavutil/channel_layout.h>
 #include <libavutil/pixdesc.h>
 #include <libswresample/swresample.h>
-#include <libswscale/swscale.h>
 
 #include "err.h"
 #include "json.h"
@@ -82,8 +81,7 @@ typedef struct {
   int64_t decode_errors;
   int64_t last_progress_us;
 
-  struct SwsContext *sws;
-  int sws_w, sws_h, sws_fmt, sws_range, sws_cs; /* what sws was made for */
+  mio_scaler scaler;
   AVFrame *scaled;
   int64_t last_vpts;    /* encoder time base; AV_NOPTS_VALUE before the first */
   int64_t default_vdur; /* one frame at the guessed rate, encoder time base */
@@ -281,33 +279,10 @@ static int encode(job *j, track *t, const AVFrame *f) {
 
 static int video_frame(job *j, const AVFrame *f) {
   track *t = &j->v;
-  int err;
-  if (f->width <= 0 || f->height <= 0 || f->format < 0) {
-    j->decode_errors++;
-    return 0;
-  }
-  int range = f->color_range == AVCOL_RANGE_JPEG;
-  int cs = f->colorspace;
-  if (!j->sws || f->width != j->sws_w || f->height != j->sws_h || f->format != j->sws_fmt ||
-      range != j->sws_range || cs != j->sws_cs) {
-    sws_freeContext(j->sws);
-    j->sws = sws_getContext(f->width, f->height, f->format, t->enc->width, t->enc->height,
-                            t->enc->pix_fmt, SWS_BICUBIC, NULL, NULL, NULL);
-    if (!j->sws) { /* a pixel format swscale cannot read */
-      j->decode_errors++;
-      return 0;
-    }
-    j->sws_w = f->width, j->sws_h = f->height, j->sws_fmt = f->format;
-    j->sws_range = range, j->sws_cs = cs;
-    /* Full-range input (cameras' JPEG range) is squeezed into video range. */
-    const int *coef = sws_getCoefficients(cs == AVCOL_SPC_UNSPECIFIED ? SWS_CS_DEFAULT : cs);
-    sws_setColorspaceDetails(j->sws, coef, range, coef, 0, 0, 1 << 16, 1 << 16);
-  }
-  if ((err = av_frame_make_writable(j->scaled)) < 0) return mio_av_error(err, "cannot allocate a frame");
-  if (sws_scale(j->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, j->scaled->data,
-                j->scaled->linesize) <= 0) {
-    j->decode_errors++;
-    return 0;
+  int rc = mio_scale(&j->scaler, f, j->scaled);
+  if (rc) {
+    if (rc > 0) j->decode_errors++;
+    return rc < 0 ? rc : 0;
   }
 
   AVRational in_tb = t->ist->time_base;
@@ -609,7 +584,7 @@ done:
     av_frame_free(&j->scaled);
     av_frame_free(&j->conv);
     av_frame_free(&j->aframe);
-    sws_freeContext(j->sws);
+    mio_scaler_free(&j->scaler);
     swr_free(&j->swr);
     av_channel_layout_uninit(&j->swr_layout);
     if (j->fifo) av_audio_fifo_free(j->fifo);

@@ -64,7 +64,6 @@
 #include <libavutil/channel_layout.h>
 #include <libavutil/pixdesc.h>
 #include <libswresample/swresample.h>
-#include <libswscale/swscale.h>
 #include <openssl/evp.h>
 
 #include "err.h"
@@ -175,8 +174,7 @@ typedef struct {
   bool t0_known;
   int64_t t0;    /* the first video frame kept, video time base */
   int64_t t0_us; /* the clip's 0 on the file's clock */
-  struct SwsContext *sws;
-  int sws_w, sws_h, sws_fmt, sws_range, sws_cs;
+  mio_scaler scaler;
   AVFrame *scaled;
   int64_t last_vpts, default_vdur, vend; /* encoder time base */
   mio_dur_ring durs;
@@ -1237,7 +1235,6 @@ static int audio_frame(clip *c, AVFrame *f) {
 static int video_frame(clip *c, AVFrame *f) {
   cslot *s = &c->s[SV];
   AVRational in_tb = ist(c, SV)->time_base, etb = s->enc->time_base;
-  int err;
   int64_t ts = f->best_effort_timestamp;
   if (ts == AV_NOPTS_VALUE || ts < -CLIP_TS_MAX || ts > CLIP_TS_MAX) {
     c->decode_errors++; /* a frame that cannot be placed in time */
@@ -1254,32 +1251,10 @@ static int video_frame(clip *c, AVFrame *f) {
     if (rc) return rc;
   }
   if (ts < c->t0) return 0; /* before the fallback's 0 */
-  if (f->width <= 0 || f->height <= 0 || f->format < 0) {
-    c->decode_errors++;
-    return 0;
-  }
-  int full = f->color_range == AVCOL_RANGE_JPEG, cs = f->colorspace;
-  if (!c->sws || f->width != c->sws_w || f->height != c->sws_h || f->format != c->sws_fmt ||
-      full != c->sws_range || cs != c->sws_cs) {
-    sws_freeContext(c->sws);
-    c->sws = sws_getContext(f->width, f->height, f->format, s->enc->width, s->enc->height,
-                            s->enc->pix_fmt, SWS_BICUBIC, NULL, NULL, NULL);
-    if (!c->sws) { /* a pixel format swscale cannot read */
-      c->decode_errors++;
-      return 0;
-    }
-    c->sws_w = f->width, c->sws_h = f->height, c->sws_fmt = f->format;
-    c->sws_range = full, c->sws_cs = cs;
-    /* Full-range input (cameras' JPEG range) is squeezed into video range. */
-    const int *coef = sws_getCoefficients(cs == AVCOL_SPC_UNSPECIFIED ? SWS_CS_DEFAULT : cs);
-    sws_setColorspaceDetails(c->sws, coef, full, coef, 0, 0, 1 << 16, 1 << 16);
-  }
-  if ((err = av_frame_make_writable(c->scaled)) < 0)
-    return mio_av_error(err, "cannot allocate a frame");
-  if (sws_scale(c->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, c->scaled->data,
-                c->scaled->linesize) <= 0) {
-    c->decode_errors++;
-    return 0;
+  int rc = mio_scale(&c->scaler, f, c->scaled);
+  if (rc) {
+    if (rc > 0) c->decode_errors++;
+    return rc < 0 ? rc : 0;
   }
   int64_t pts = av_rescale_q(ts - c->t0, in_tb, etb);
 #ifdef FF_API_PKT_DURATION
@@ -1521,7 +1496,7 @@ static void clip_free(clip *c) {
   av_frame_free(&c->aframe);
   for (int i = 0; i < c->npending; i++)
     av_frame_free(&c->pending[i]);
-  sws_freeContext(c->sws);
+  mio_scaler_free(&c->scaler);
   swr_free(&c->swr);
   av_channel_layout_uninit(&c->swr_layout);
   if (c->fifo) av_audio_fifo_free(c->fifo);

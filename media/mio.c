@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libswscale/swscale.h>
+
 #include "err.h"
 #include "json.h"
 #include "log.h"
@@ -440,4 +442,28 @@ int64_t mio_dur_find(const mio_dur_ring *r, int64_t pts, int64_t otherwise) {
     if (r->pts[i] == pts) return r->dur[i];
   }
   return otherwise;
+}
+
+int mio_scale(mio_scaler *s, const AVFrame *f, AVFrame *out) {
+  int range = f->color_range == AVCOL_RANGE_JPEG, cs = f->colorspace, err;
+  if (f->width <= 0 || f->height <= 0 || f->format < 0) return 1;
+  if (!s->sws || f->width != s->w || f->height != s->h || f->format != s->fmt || range != s->range ||
+      cs != s->cs) {
+    sws_freeContext(s->sws);
+    s->sws = sws_getContext(f->width, f->height, f->format, out->width, out->height, out->format,
+                            SWS_BICUBIC, NULL, NULL, NULL);
+    if (!s->sws) return 1;
+    s->w = f->width, s->h = f->height, s->fmt = f->format, s->range = range, s->cs = cs;
+    const int *coef = sws_getCoefficients(cs == AVCOL_SPC_UNSPECIFIED ? SWS_CS_DEFAULT : cs);
+    sws_setColorspaceDetails(s->sws, coef, range, coef, 0, 0, 1 << 16, 1 << 16);
+  }
+  if ((err = av_frame_make_writable(out)) < 0) return mio_av_error(err, "cannot allocate a frame");
+  if (sws_scale(s->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, out->data, out->linesize) <= 0)
+    return 1;
+  return 0;
+}
+
+void mio_scaler_free(mio_scaler *s) {
+  sws_freeContext(s->sws);
+  s->sws = NULL;
 }

@@ -132,6 +132,20 @@ void mio_dur_push(mio_dur_ring *r, int64_t pts, int64_t dur, bool until_this);
 /* The duration of the frame at pts, or otherwise if it is not remembered. */
 int64_t mio_dur_find(const mio_dur_ring *r, int64_t pts, int64_t otherwise);
 
+/* A swscale context for frames of one shape into an encoder's frames,
+ * made again when the input's size, format, range or matrix changes. */
+typedef struct {
+  struct SwsContext *sws;
+  int w, h, fmt, range, cs; /* what sws was made for */
+} mio_scaler;
+/* Scales f into out, whose width, height and format are the encoder's and
+ * whose buffers are allocated. Full-range input (cameras' JPEG range) is
+ * squeezed into video range. 0 done; 1 f cannot be scaled (a pixel format
+ * swscale cannot read, or damage), to be counted as a decode error; < 0 an
+ * error. */
+int mio_scale(mio_scaler *s, const AVFrame *f, AVFrame *out);
+void mio_scaler_free(mio_scaler *s);
+
 /* Copies the display matrix (rotation) of in to out, if it has one. */
 int mio_copy_display_matrix(const AVStream *in, AVStream *out);
 
