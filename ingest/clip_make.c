@@ -129,13 +129,7 @@ static int make(rendition_ctx *c, const char *evid, const json_t *ev_rec, const 
     json_object_set_new(clip, "start_s", json_real((double)q->start_ms / 1000.0));
     json_object_set_new(clip, "end_s", json_real((double)q->end_ms / 1000.0));
     json_object_set_new(rec, "clip", clip);
-    json_object_set(rec, "params", json_object_get(rep, "params") ? json_object_get(rep, "params") : json_object());
-    json_object_del(rep, "params");
-    json_object_set(rec, "report", rep);
-    cu_json_set_str(rec, "libavformat", media_libavformat_version());
-    cu_json_set_str(rec, "libavcodec", media_libavcodec_version());
-    cu_json_set_time(rec, "started_at", started);
-    cu_json_set_time(rec, "finished_at", cu_now_us());
+    rendition_record_fill(rec, rep, started);
     if (actor) json_object_set(rec, "requested_by", (json_t *)actor);
     json_t *ev = json_object();
     cu_json_set_str(ev, "type", "rendition");

@@ -96,6 +96,17 @@ static int put_record(rendition_ctx *c, const char *evid, const char *kind, cons
   return rc;
 }
 
+void rendition_record_fill(json_t *rec, json_t *rep, int64_t started_us) {
+  json_t *params = json_object_get(rep, "params");
+  json_object_set_new(rec, "params", params ? json_incref(params) : json_object());
+  json_object_del(rep, "params");
+  json_object_set(rec, "report", rep);
+  cu_json_set_str(rec, "libavformat", media_libavformat_version());
+  cu_json_set_str(rec, "libavcodec", media_libavcodec_version());
+  cu_json_set_time(rec, "started_at", started_us);
+  cu_json_set_time(rec, "finished_at", cu_now_us());
+}
+
 static json_t *rendition_event(const char *evid, const json_t *rec) {
   json_t *ev = json_object();
   cu_json_set_str(ev, "type", "rendition");
@@ -331,13 +342,7 @@ int rendition_job_run(void *ud, const char *job_id, const json_t *job) {
     cu_json_set_int(done, "size", (int64_t)size);
     cu_json_set_str(done, "content_type", content_type(kind, rep));
   }
-  json_object_set(done, "params", json_object_get(rep, "params") ? json_object_get(rep, "params") : json_object());
-  json_object_del(rep, "params");
-  json_object_set(done, "report", rep);
-  cu_json_set_str(done, "libavformat", media_libavformat_version());
-  cu_json_set_str(done, "libavcodec", media_libavcodec_version());
-  cu_json_set_time(done, "started_at", started);
-  cu_json_set_time(done, "finished_at", cu_now_us());
+  rendition_record_fill(done, rep, started);
   cu_json_set_str(done, "job", job_id);
   json_t *ev = rendition_event(evid, done);
   rc = put_record(c, evid, kind, done, ev);

@@ -53,6 +53,10 @@ void rendition_job_failed(void *ud, idx_batch *b, const char *job_id, const json
  * record; the master's job is queued when the frame hashes are finished
  * (its check compares with them), in the same write as their record. */
 void rendition_jobs_add(job_queue *q, idx_batch *b, const char *evidence_id);
+/* Moves a media report into a derived copy's record (a rendition's or a
+ * clip's): its "params" beside it, the report itself, the libraries'
+ * versions, and when the work started and finished. */
+void rendition_record_fill(json_t *rec, json_t *rep, int64_t started_us);
 /* Deletes every file in the work directory (run before the workers start:
  * anything there is a partial output). */
 int rendition_work_sweep(const char *work_dir);
