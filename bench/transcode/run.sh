@@ -11,8 +11,9 @@
 #      hashes alone, and vs `ffmpeg -c copy` to Matroska (context)
 #   3  FFV1 master of an MPEG-2 + SMPTE 302M (24-bit PCM) version of the
 #      input in MPEG-TS (FFV1 + FLAC, then the check) vs ffmpeg with
-#      open_ffv1()'s encoder settings and FLAC; and ffmpeg decoding its own
-#      FFV1 file, which bounds any check that decodes the whole master
+#      open_ffv1()'s encoder settings and FLAC; ffmpeg decoding its own
+#      FFV1 file, which bounds any check that decodes the whole master; and
+#      ffmpeg's frame hashes of it, the same proof made with the CLI
 #   4  access copy (libx264 veryfast CRF 23, 1280 wide, AAC 128k, MP4
 #      faststart) vs ffmpeg with access.c's defaults
 #   5  CPU time / wall time of each job
@@ -344,6 +345,8 @@ for ((rep = 1; rep <= REPS; rep++)); do
       [ "$rep" = 1 ] && record ffv1ff.size "$(stat -c %s "$W/out.fmf.mkv")"
       WARM=("$W/out.fmf.mkv")
       step "$tag ffmpeg decodes its FFV1 + FLAC" fdf -- "${FFV1_DEC_FF[@]}" -i "$W/out.fmf.mkv" -map 0 -f null -
+      step "$tag ffmpeg frame hashes of its FFV1 + FLAC" fdh -- "${FFV1_DEC_FF[@]}" -i "$W/out.fmf.mkv" \
+        -map '0:V?' -map '0:a?' -f framehash -hash sha256 "$W/out.fdh.txt"
       WARM=("$IN_M")
       settle
     }
@@ -502,6 +505,14 @@ summary() {
     have cmf.wall && row "3 FFV1 master + check vs that limit" "$(fmt_s cmf.wall)" "$lim" \
       "$(b_div "$lim" "$(med cmf.wall)")" context -
   fi
+  if have fdh.wall && have fmf.wall && have cmf.wall; then
+    # The same proof with the CLI: encode, then frame hashes of the master
+    # (the original's are made anyway, by the framehash job).
+    local both
+    both=$(awk -v e="$(med fmf.wall)" -v h="$(med fdh.wall)" 'BEGIN {printf "%.2f", e + h}')
+    row "3 FFV1 master + check vs ffmpeg FFV1+FLAC, then ffmpeg -f framehash of it" "$(fmt_s cmf.wall)" "$both" \
+      "$(b_div "$both" "$(med cmf.wall)")" context -
+  fi
   speed_row "4 access copy vs ffmpeg libx264+aac" cac.wall fac.wall "$T_ACCESS"
   cpu_row "4 access copy vs ffmpeg libx264+aac" cac fac
   local r
@@ -543,7 +554,7 @@ summary() {
   printf '| %s | %s | %s | %s | %s | %s |\n' --- ---: ---: ---: ---: ---:
   for k in cfh:"custos framehash" ffh:"ffmpeg -f framehash" cmr:"custos master, remux + check" \
     fcp:"ffmpeg -c copy" cmf:"custos master, FFV1 + FLAC + check" fmf:"ffmpeg FFV1 + FLAC" \
-    fdf:"ffmpeg decodes its FFV1 + FLAC" \
+    fdf:"ffmpeg decodes its FFV1 + FLAC" fdh:"ffmpeg -f framehash of its FFV1 + FLAC" \
     cac:"custos access" fac:"ffmpeg access" cut.cfh:"custos framehash, 10 s" cut.cmr:"custos master remux, 10 s" \
     cut.cmf:"custos master FFV1, 10 s" cut.cac:"custos access, 10 s"; do
     IFS=: read -r key lbl <<<"$k"
