@@ -150,7 +150,7 @@ t_fault_proxy() {
   local script=$IT_DIR/fault_proxy.py
   if [[ $1 == *.py ]]; then script=$1; shift; fi
   rm -f "$T/proxy.port"
-  PYTHONPATH="$IT_DIR" python3 "$script" "$PORT" "$T/proxy.port" "$T/proxy.log" "$@" 2>>"$T/proxy.err" &
+  PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$IT_DIR" python3 "$script" "$PORT" "$T/proxy.port" "$T/proxy.log" "$@" 2>>"$T/proxy.err" &
   t_bg $!
   for _ in $(seq 1 100); do
     [ -s "$T/proxy.port" ] && break
