@@ -40,10 +40,16 @@
 
 enum action { ACT_DROP, ACT_COPY, ACT_FFV1, ACT_FLAC, ACT_PCM };
 static const char *const action_name[] = {"dropped", "copy", "ffv1", "flac", "pcm_f32le"};
-/* A transcoded stream whose pictures or samples change shape mid-stream:
- * one FFV1 or FLAC stream cannot hold that, so the master is made again
- * with that stream copied. An internal code, never returned. */
+/* A stream the master cannot keep as chosen, found midway, so the master
+ * is made again with that stream kept the other way: a transcoded stream
+ * whose pictures or samples change shape (one FFV1 or FLAC stream cannot
+ * hold that) is copied; a copied video stream whose packets carry no
+ * presentation timestamps while its pictures are reordered (a raw H.264 or
+ * HEVC stream with B-frames: Matroska cannot place them, and ffmpeg's
+ * `-c copy` fails the same way) is made FFV1. An internal code, never
+ * returned. */
 #define CHANGED_MIDSTREAM 1
+enum instead { AS_CHOSEN, COPY_INSTEAD, FFV1_INSTEAD };
 
 typedef struct {
   enum action act;
@@ -64,8 +70,9 @@ typedef struct {
   unsigned n;
   int nout;
   int threads;
-  const bool *copy_instead; /* per input stream: transcoding failed, copy it */
-  int changed;              /* the stream that changed mid-stream */
+  const unsigned char *instead; /* per input stream: enum instead */
+  int changed;                  /* the stream to keep the other way */
+  enum instead change_to;
   mdec_ts ts;
   json_t *corrections;
   mdec_errors derr;
@@ -113,7 +120,15 @@ static void choose(mctx *c, unsigned i) {
   case AVMEDIA_TYPE_VIDEO:
   case AVMEDIA_TYPE_AUDIO: {
     bool video = par->codec_type == AVMEDIA_TYPE_VIDEO;
-    if (c->copy_instead && c->copy_instead[i]) {
+    if (c->instead && c->instead[i] == FFV1_INSTEAD) {
+      bool ffv1 = video && avcodec_find_decoder(par->codec_id) && ffv1_takes(par->format);
+      s->act = ffv1 ? ACT_FFV1 : ACT_DROP;
+      s->reason = ffv1 ? "its packets carry no presentation timestamps and its pictures are reordered, so "
+                         "Matroska cannot hold them as they are; its decoded pictures are kept losslessly"
+                       : "its packets carry no presentation timestamps and its pictures are reordered, so "
+                         "Matroska cannot hold them as they are, and FFV1 cannot hold its pixels; the "
+                         "original keeps it";
+    } else if (c->instead && c->instead[i] == COPY_INSTEAD) {
       s->act = mkv ? ACT_COPY : ACT_DROP;
       s->reason = mkv ? "its pictures or samples change shape mid-stream, which one lossless stream "
                         "cannot hold, so the stream is copied"
@@ -384,9 +399,10 @@ static int decode(mctx *c, unsigned i, const AVPacket *p) {
       mdec_errors_note(&c->derr, c->in.ic, (int)i, c->frame->best_effort_timestamp,
                        "a frame was decoded with damage concealed");
     }
+    if (!p && s->dec->codec_type == AVMEDIA_TYPE_VIDEO) mdec_ts_drained(&c->ts, c->in.ic, s->dec, (int)i, c->frame);
     int rc = transcode_frame(c, s, c->frame);
     av_frame_unref(c->frame);
-    if (rc == CHANGED_MIDSTREAM) c->changed = (int)i;
+    if (rc == CHANGED_MIDSTREAM) c->changed = (int)i, c->change_to = COPY_INSTEAD;
     if (rc) return rc;
   }
 }
@@ -428,10 +444,20 @@ static int write_master(mctx *c) {
     mio_progress(&c->in, st, p->dts != AV_NOPTS_VALUE ? p->dts : p->pts);
     mdec_errors_packet(&c->derr, c->in.ic, p);
     even_out(c, p);
-    if (c->s[i].act == ACT_COPY) {
+    /* A packet without a dts (a raw H.264 stream has none) goes where
+     * ffmpeg would put it. */
+    const AVCodecContext *dec = c->s[i].act == ACT_COPY ? NULL : c->s[i].dec;
+    mdec_ts_clock_in(&c->ts, c->in.ic, dec, p);
+    if (c->s[i].act == ACT_COPY && p->pts == AV_NOPTS_VALUE && st->codecpar->codec_type == AVMEDIA_TYPE_VIDEO &&
+        st->codecpar->video_delay > 0) {
+      c->changed = (int)i, c->change_to = FFV1_INSTEAD;
+      rc = CHANGED_MIDSTREAM;
+    } else if (c->s[i].act == ACT_COPY) {
+      mdec_ts_clock_on(&c->ts, c->in.ic, NULL, (int)i, p); /* before write_out takes p */
       rc = write_out(c, &c->s[i], p, st->time_base);
     } else {
       rc = decode(c, i, p);
+      mdec_ts_clock_on(&c->ts, c->in.ic, dec, (int)i, p);
     }
     av_packet_unref(p);
     if (rc) break;
@@ -912,12 +938,13 @@ static media_ctl halved(const media_ctl *ctl, half *h, double base) {
   return c;
 }
 
-/* One attempt at the master; CHANGED_MIDSTREAM with *changed set when a
- * transcoded stream changed shape and must be copied instead. */
+/* One attempt at the master; CHANGED_MIDSTREAM with *changed and *to set
+ * when a stream must be kept the other way. */
 static int master_once(const char *src, const char *dst, const char *src_sha256, int threads,
-                       const media_reference *ref, const bool *copy_instead, int *changed,
+                       const media_reference *ref, const unsigned char *instead, int *changed,
+                       enum instead *to,
                        unsigned *nstreams, const media_ctl *ctl_in, json_t **report) {
-  mctx c = {.threads = threads, .copy_instead = copy_instead, .changed = -1};
+  mctx c = {.threads = threads, .instead = instead, .changed = -1};
   half h1, h2;
   media_ctl write_ctl = halved(ctl_in, &h1, 0), check_ctl = halved(ctl_in, &h2, 0.5);
   const media_ctl *ctl = ctl_in ? &write_ctl : NULL;
@@ -966,7 +993,7 @@ static int master_once(const char *src, const char *dst, const char *src_sha256,
   mio_capture_end();
   int crc = mio_out_close(&c.oc, rc != 0);
   if (!rc) rc = crc;
-  *changed = c.changed;
+  *changed = c.changed, *to = c.change_to;
   if (rc) goto done;
 
   rep = json_object();
@@ -1016,26 +1043,33 @@ done:
 
 int media_master(const char *src, const char *dst, const char *src_sha256,
                  const media_master_opts *opts, const media_ctl *ctl, json_t **report) {
-  bool *copy_instead = NULL;
+  unsigned char *instead = NULL;
   unsigned n = 0;
   int rc;
   *report = NULL;
-  /* Each round can only turn one more stream from transcoded to copied. */
+  /* Each round turns one more stream the other way, once. */
   for (int round = 0;; round++) {
     int changed = -1;
+    enum instead to = AS_CHOSEN;
     rc = master_once(src, dst, src_sha256, opts ? opts->threads : 0, opts ? opts->reference : NULL,
-                     copy_instead, &changed, &n, ctl, report);
+                     instead, &changed, &to, &n, ctl, report);
     if (rc != CHANGED_MIDSTREAM) break;
     if (changed < 0 || (unsigned)changed >= n || round > (int)n) {
       rc = cu_error(CU_EIO, "the master could not settle on how to keep each stream");
       break;
     }
-    if (!copy_instead && !(copy_instead = calloc(n, sizeof *copy_instead))) {
+    if (!instead && !(instead = calloc(n, sizeof *instead))) {
       rc = cu_error(CU_EIO, "out of memory");
       break;
     }
-    copy_instead[changed] = true;
+    if (instead[changed] != AS_CHOSEN) {
+      rc = cu_error(CU_EUNSUPPORTED, "stream %d can neither be copied (its packets carry no presentation "
+                    "timestamps and its pictures are reordered) nor made lossless (its pictures change "
+                    "shape mid-stream); the original keeps it", changed);
+      break;
+    }
+    instead[changed] = (unsigned char)to;
   }
-  free(copy_instead);
+  free(instead);
   return rc;
 }

@@ -145,16 +145,89 @@ int mdec_ts_init(mdec_ts *t, const AVFormatContext *ic, int64_t offset_us) {
   t->last_ts_us = AV_NOPTS_VALUE;
   t->n = ic->nb_streams;
   t->discont = (ic->iformat->flags & AVFMT_TS_DISCONT) != 0;
-  t->next_dts_us = av_malloc_array(t->n ? t->n : 1, sizeof *t->next_dts_us);
-  t->last_dts_us = av_malloc_array(t->n ? t->n : 1, sizeof *t->last_dts_us);
-  if (!t->next_dts_us || !t->last_dts_us) return cu_error(CU_EIO, "out of memory");
-  for (unsigned i = 0; i < t->n; i++) t->next_dts_us[i] = t->last_dts_us[i] = AV_NOPTS_VALUE;
+  size_t n = t->n ? t->n : 1;
+  t->next_dts_us = av_malloc_array(n, sizeof *t->next_dts_us);
+  t->last_dts_us = av_malloc_array(n, sizeof *t->last_dts_us);
+  t->clock_dts_us = av_malloc_array(n, sizeof *t->clock_dts_us);
+  t->clock_next_us = av_malloc_array(n, sizeof *t->clock_next_us);
+  t->clock_started = av_calloc(n, sizeof *t->clock_started);
+  if (!t->next_dts_us || !t->last_dts_us || !t->clock_dts_us || !t->clock_next_us || !t->clock_started)
+    return cu_error(CU_EIO, "out of memory");
+  for (unsigned i = 0; i < t->n; i++)
+    t->next_dts_us[i] = t->last_dts_us[i] = t->clock_dts_us[i] = t->clock_next_us[i] = AV_NOPTS_VALUE;
   return 0;
 }
 
 void mdec_ts_free(mdec_ts *t) {
   av_freep(&t->next_dts_us);
   av_freep(&t->last_dts_us);
+  av_freep(&t->clock_dts_us);
+  av_freep(&t->clock_next_us);
+  av_freep(&t->clock_started);
+}
+
+/* process_input_packet() of ffmpeg 5.1, for the video clock: it starts
+ * one reorder delay before 0, follows the container's dts where there is
+ * one, and otherwise moves on by each packet's duration or one frame. */
+void mdec_ts_clock_in(mdec_ts *t, const AVFormatContext *ic, const AVCodecContext *dec, AVPacket *pkt) {
+  unsigned s = (unsigned)pkt->stream_index;
+  const AVStream *st = ic->streams[s];
+  if (s >= t->n || st->codecpar->codec_type != AVMEDIA_TYPE_VIDEO) return;
+  if (!t->clock_started[s]) {
+    int delay = dec ? dec->has_b_frames : st->codecpar->video_delay;
+    AVRational fr = st->avg_frame_rate;
+    /* Truncated as ffmpeg's double expression is. */
+    t->clock_dts_us[s] = fr.num ? (int64_t)(-delay * AV_TIME_BASE / av_q2d(fr)) : 0;
+    if (!dec && pkt->pts != AV_NOPTS_VALUE) t->clock_dts_us[s] += av_rescale_q(pkt->pts, st->time_base, AV_TIME_BASE_Q);
+    t->clock_started[s] = true;
+  }
+  if (t->clock_next_us[s] == AV_NOPTS_VALUE) t->clock_next_us[s] = t->clock_dts_us[s];
+  if (pkt->dts != AV_NOPTS_VALUE) t->clock_next_us[s] = av_rescale_q(pkt->dts, st->time_base, AV_TIME_BASE_Q);
+  t->clock_dts_us[s] = t->clock_next_us[s];
+  if (pkt->dts == AV_NOPTS_VALUE && t->clock_dts_us[s] != AV_NOPTS_VALUE)
+    pkt->dts = av_rescale_q(t->clock_dts_us[s], AV_TIME_BASE_Q, st->time_base);
+}
+
+/* decode_video() of ffmpeg 5.1 at the end of the input: each drain call
+ * queues the clock's dts, and a frame that comes out without a timestamp
+ * takes the oldest queued one. */
+void mdec_ts_drained(mdec_ts *t, const AVFormatContext *ic, const AVCodecContext *dec, int stream, AVFrame *f) {
+  unsigned s = (unsigned)stream;
+  if (s >= t->n || !t->clock_started[s]) return;
+  if (t->drain_stream != stream + 1) t->drain_stream = stream + 1, t->ndrain_dts = 0;
+  int64_t at = t->clock_next_us[s];
+  if (t->ndrain_dts < MDEC_DRAIN_DTS)
+    t->drain_dts[t->ndrain_dts++] = at == AV_NOPTS_VALUE ? at : av_rescale_q(at, AV_TIME_BASE_Q, ic->streams[s]->time_base);
+  if (f->best_effort_timestamp == AV_NOPTS_VALUE && t->ndrain_dts > 0) {
+    f->best_effort_timestamp = t->drain_dts[0];
+    memmove(t->drain_dts, t->drain_dts + 1, (size_t)--t->ndrain_dts * sizeof *t->drain_dts);
+  }
+  mdec_ts_clock_on(t, ic, dec, stream, NULL);
+}
+
+void mdec_ts_clock_on(mdec_ts *t, const AVFormatContext *ic, const AVCodecContext *dec, int stream,
+                      const AVPacket *pkt) {
+  unsigned s = (unsigned)stream;
+  const AVStream *st = ic->streams[s];
+  if (s >= t->n || st->codecpar->codec_type != AVMEDIA_TYPE_VIDEO || !t->clock_started[s]) return;
+  if (!pkt) t->clock_dts_us[s] = t->clock_next_us[s]; /* each drain call starts there */
+  int64_t dur = 0;
+  /* A copied stream's context is never opened: its rate is the stream's
+   * average, one tick a frame. */
+  AVRational fr = dec ? dec->framerate : st->avg_frame_rate;
+  int tpf = dec ? dec->ticks_per_frame : 1;
+  if (pkt && pkt->duration) {
+    dur = av_rescale_q(pkt->duration, st->time_base, AV_TIME_BASE_Q);
+  } else if (fr.num && fr.den && tpf > 0) {
+    const AVCodecParserContext *pc = av_stream_get_parser(st);
+    int ticks = pc ? pc->repeat_pict + 1 : tpf;
+    dur = (int64_t)AV_TIME_BASE * fr.den * ticks / fr.num / tpf;
+  }
+  if (!dec) { /* a copy moves on whatever its dts */
+    if (dur) t->clock_next_us[s] += dur;
+  } else {
+    t->clock_next_us[s] = t->clock_dts_us[s] != AV_NOPTS_VALUE && dur ? t->clock_next_us[s] + dur : AV_NOPTS_VALUE;
+  }
 }
 
 static int64_t shift(AVPacket *pkt, int64_t delta_us, AVRational tb) {
@@ -228,6 +301,7 @@ static int drain(mdec *d, int s, AVFrame *f) {
       d->err.frames_damaged++;
       note_error(d, s, f->best_effort_timestamp, "a frame was decoded with damage concealed");
     }
+    if (d->draining && d->dec[s]->codec_type == AVMEDIA_TYPE_VIDEO) mdec_ts_drained(&d->ts, d->in->ic, d->dec[s], s, f);
     f->pts = f->best_effort_timestamp;
     int rc;
     if (d->on_video && d->dec[s]->codec_type == AVMEDIA_TYPE_VIDEO) {
@@ -269,6 +343,7 @@ int mdec_vframe_of(const AVFrame *f, mdec_vframe *v) {
 
 int mdec_run(mdec *d) {
   d->segments = 0;
+  d->draining = false;
   if (d->parallel && d->on_video) {
     int vs = mdec_parallel_stream(d);
     if (vs >= 0) return mdec_run_parallel(d, vs);
@@ -302,12 +377,15 @@ int mdec_run(mdec *d) {
     AVStream *st = ic->streams[s];
     mio_progress(d->in, st, pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts);
     mdec_ts_apply(&d->ts, ic, pkt);
+    mdec_ts_clock_in(&d->ts, ic, d->dec[s], pkt);
     mdec_errors_packet(&d->err, ic, pkt);
     if (d->on_packet) d->on_packet(d->ud, s, pkt);
     rc = mdec_send(d, s, pkt, f);
+    mdec_ts_clock_on(&d->ts, ic, d->dec[s], s, pkt);
     av_packet_unref(pkt);
     if (rc) goto done;
   }
+  d->draining = true;
   for (unsigned s = 0; s < ic->nb_streams; s++)
     if (d->selected[s] && (rc = mdec_send(d, (int)s, NULL, f))) goto done;
 done:

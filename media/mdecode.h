@@ -29,6 +29,8 @@ typedef struct {
   json_t *where;           /* [{"stream", "pts_s", "what"}], at most MDEC_MAX_ERRORS_LISTED */
 } mdec_errors;
 
+#define MDEC_DRAIN_DTS 64
+
 /* Timestamps as ffmpeg's command line sees them: every packet shifted by
  * an offset, and in formats with discontinuities (MPEG-TS) a jump of more
  * than 10 s from where a stream should continue moves the offset so the
@@ -40,6 +42,16 @@ typedef struct {
   int64_t *last_dts_us;
   unsigned n;
   bool discont;           /* the format has discontinuities */
+  /* ffmpeg's own clock of each video stream (InputStream's dts and
+   * next_dts), on which it places a packet the container gives no dts: a
+   * raw H.264 or HEVC stream has none at all. */
+  int64_t *clock_dts_us, *clock_next_us;
+  bool *clock_started;
+  /* Draining a decoder at the end, ffmpeg gives a video frame without a
+   * timestamp the clock's dts of the oldest drain call not yet used (its
+   * dts_buffer); streams are drained one after another. */
+  int drain_stream, ndrain_dts;
+  int64_t drain_dts[MDEC_DRAIN_DTS];
 } mdec_ts;
 
 int mdec_ts_init(mdec_ts *t, const AVFormatContext *ic, int64_t offset_us);
@@ -47,6 +59,19 @@ void mdec_ts_free(mdec_ts *t);
 /* Shifts pkt; returns the jump (microseconds) a discontinuity evened out
  * here, 0 if none. */
 int64_t mdec_ts_apply(mdec_ts *t, const AVFormatContext *ic, AVPacket *pkt);
+
+/* Before a video packet (through mdec_ts_apply) is decoded by dec, or
+ * copied (dec NULL): ffmpeg's clock comes to it, and a packet without a dts
+ * gets the clock's. */
+void mdec_ts_clock_in(mdec_ts *t, const AVFormatContext *ic, const AVCodecContext *dec, AVPacket *pkt);
+/* After it: the clock moves on by the packet's duration, or (pkt NULL, a
+ * frame drained at the end) by one frame at dec's frame rate. */
+void mdec_ts_clock_on(mdec_ts *t, const AVFormatContext *ic, const AVCodecContext *dec, int stream,
+                      const AVPacket *pkt);
+
+/* For a video frame drained from dec at the end of the input: a frame
+ * without a timestamp gets one as ffmpeg gives it; the clock moves on. */
+void mdec_ts_drained(mdec_ts *t, const AVFormatContext *ic, const AVCodecContext *dec, int stream, AVFrame *f);
 
 /* Records damage at stream (-1: the container) and ts (in the stream's
  * time base, or AV_NOPTS_VALUE). */
@@ -102,6 +127,7 @@ typedef struct {
   void *ud;
   AVCodecContext **dec;    /* per input stream, opened by mdec_open */
   mdec_errors err;
+  bool draining;           /* the decoders are being drained at the end */
 } mdec;
 
 /* Opens a decoder for every selected stream. */

@@ -157,6 +157,14 @@ static int make_fixtures(void) {
   rc |= ffmpeg(LAVFI_V("testsrc2=size=320x240:rate=25:duration=4"), "-vf",
                "select='lt(n\\,50)+not(mod(n\\,3))'", "-fps_mode", "vfr", X264, "-g", "25",
                fx("gops_vfr_late.mp4"), NULL);
+  /* Raw elementary streams, as CCTV recorders export them (.h264, .hevc):
+   * no container, so no timestamps at all; with B-frames and without. */
+  rc |= ffmpeg(LAVFI_V("testsrc2=size=320x240:rate=30:duration=3"), "-c:v", "libx264", "-preset", "veryfast",
+               "-pix_fmt", "yuv420p", "-g", "30", "-f", "h264", fx("raw_bf.h264"), NULL);
+  rc |= ffmpeg(LAVFI_V("testsrc2=size=320x240:rate=30:duration=3"), X264, "-bf", "0", "-g", "30",
+               "-f", "h264", fx("raw.h264"), NULL);
+  rc |= ffmpeg(LAVFI_V("testsrc2=size=320x240:rate=25:duration=2"), "-c:v", "libx265", "-preset",
+               "ultrafast", "-x265-params", "log-level=error:bframes=3", "-f", "hevc", fx("raw.hevc"), NULL);
   if (rc) return -1;
   if (cat2(fx("res_small.ts"), fx("res_big.ts"), fx("res_change.ts")) ||
       cat2(fx("a_mono.ts"), fx("a_stereo.ts"), fx("mono_then_stereo.ts")) ||
@@ -593,6 +601,24 @@ static void test_media_framehash__rate_change_falls_back_to_one_pass(void **stat
   free_pending();
 }
 
+static void test_media_framehash__raw_streams_without_timestamps(void **state) {
+  /* Every frame has its line, placed as ffmpeg places a packet that has no
+   * timestamp: on its own clock, one reorder delay before 0, a frame a
+   * packet, and at the end from the clock of each drain call. */
+  static const struct {
+    const char *file;
+    int frames;
+  } raw[] = {{"raw_bf.h264", 90}, {"raw.h264", 90}, {"raw.hevc", 50}};
+  for (size_t i = 0; i < sizeof raw / sizeof *raw; i++) {
+    fh_result *r = hash_both(raw[i].file, NULL);
+    assert_int_equal(count_lines(r->ours, "0, "), raw[i].frames);
+    assert_int_equal(r->rows[0].pts, 0);
+    assert_int_equal(r->rows[r->nrows - 1].pts, raw[i].frames - 1);
+    assert_no_decode_errors(r->rep);
+    free_pending();
+  }
+}
+
 static void test_media_framehash__ffv1_flac_mkv(void **state) {
   fh_result *r = hash_both("ffv1_flac.mkv", NULL); /* FLAC decodes to s16: checked by hand */
   assert_int_equal(count_lines(r->ours, "0, "), 25);
@@ -839,6 +865,7 @@ int main(void) {
       cmocka_unit_test(test_media_framehash__ts_discontinuity),
       cmocka_unit_test(test_media_framehash__audio_first_mp4),
       cmocka_unit_test(test_media_framehash__hevc_mp4),
+      cmocka_unit_test(test_media_framehash__raw_streams_without_timestamps),
       cmocka_unit_test(test_media_framehash__ffv1_flac_mkv),
       cmocka_unit_test(test_media_framehash__segments_with_b_frames),
       cmocka_unit_test(test_media_framehash__segments_without_b_frames),

@@ -128,6 +128,12 @@ static int make_fixtures(void) {
                fx("res_big_first.ts"), NULL);
   rc |= ffmpeg(LAVFI_V("testsrc=size=320x240:rate=25:duration=1"), "-c:v", "mpeg2video",
                "-output_ts_offset", "1", fx("res_small_second.ts"), NULL);
+  /* Raw H.264 as CCTV recorders export it: no container, no timestamps;
+   * without B-frames and with. */
+  rc |= ffmpeg(LAVFI_V("testsrc2=size=320x240:rate=30:duration=2"), X264, "-bf", "0", "-f", "h264",
+               fx("raw.h264"), NULL);
+  rc |= ffmpeg(LAVFI_V("testsrc2=size=320x240:rate=30:duration=2"), "-c:v", "libx264", "-preset",
+               "veryfast", "-pix_fmt", "yuv420p", "-f", "h264", fx("raw_bf.h264"), NULL);
   if (rc) return -1;
 
   if (cat2(fx("mpeg2.ts"), fx("mpeg2_late.ts"), fx("discont.ts")) ||
@@ -529,6 +535,54 @@ static void test_media_master__mjpeg_avi(void **state) {
   json_decref(rep);
 }
 
+/* The video packets' timestamps of file, in milliseconds, as one string. */
+static char *packet_times(const char *file) {
+  json_t *j = ffprobe_json(file, "-select_streams", "v:0", "-show_entries", "packet=pts", NULL), *x;
+  size_t i;
+  cu_buf b = CU_BUF_INIT(1 << 16);
+  json_array_foreach(json_object_get(j, "packets"), i, x) {
+    json_t *pts = json_object_get(x, "pts");
+    char t[32];
+    int n = json_is_integer(pts) ? snprintf(t, sizeof t, " %lld", (long long)json_integer_value(pts))
+                                 : snprintf(t, sizeof t, " none");
+    cu_buf_add(&b, t, (size_t)n);
+  }
+  cu_buf_add(&b, " ", 2); /* and its NUL */
+  json_decref(j);
+  char *out = cu_xstrdup(b.data);
+  cu_buf_release(&b);
+  return out;
+}
+
+/* A raw stream has no timestamps: the master places its packets where
+ * ffmpeg does (`-c copy` without B-frames). With B-frames, Matroska cannot
+ * hold the packets without presentation times (ffmpeg's `-c copy` fails),
+ * so the pictures are kept as FFV1, timed as ffmpeg times them. */
+static void test_media_master__raw_h264(void **state) {
+  static const struct {
+    const char *file, *action;
+    const char *codec[4];
+  } raw[] = {{"raw.h264", "copy", {"-c", "copy", NULL}}, {"raw_bf.h264", "ffv1", {"-c:v", "ffv1", NULL}}};
+  for (size_t i = 0; i < sizeof raw / sizeof *raw; i++) {
+    json_t *rep = master(raw[i].file, NULL);
+    assert_action(rep, 0, raw[i].action);
+    const char *why = cu_json_str(rstream(rep, 0), "reason");
+    if (!strcmp(raw[i].action, "ffv1")) assert_non_null(strstr(why, "no presentation timestamps"));
+    assert_identical(rep);
+    assert_video_frames(rep, fx(raw[i].file), 0);
+    char ref[PATH_MAX];
+    snprintf(ref, sizeof ref, "%s/%s.ffmpeg.mkv", tmpdir, raw[i].file);
+    assert_int_equal(ffmpeg("-i", fx(raw[i].file), raw[i].codec[0], raw[i].codec[1], ref, NULL), 0);
+    char *ours = packet_times(out_of(raw[i].file)), *theirs = packet_times(ref);
+    if (strcmp(ours, theirs)) fail_msg("%s: the master's packet times\n%s\nare not ffmpeg's\n%s", raw[i].file, ours, theirs);
+    /* Two seconds at 30 frames a second, not 60 frames a millisecond apart. */
+    if (!strstr(ours, " 1967 ")) fail_msg("%s: the master's packet times are %s", raw[i].file, ours);
+    free(ours);
+    free(theirs);
+    json_decref(rep);
+  }
+}
+
 static void test_media_master__pcm_wav(void **state) {
   json_t *rep = master("s16.wav", NULL);
   assert_action(rep, 0, "copy");
@@ -912,6 +966,7 @@ int main(void) {
       cmocka_unit_test(test_media_master__ts_discontinuity),
       cmocka_unit_test(test_media_master__variable_frame_rate),
       cmocka_unit_test(test_media_master__mjpeg_avi),
+      cmocka_unit_test(test_media_master__raw_h264),
       cmocka_unit_test(test_media_master__pcm_wav),
       cmocka_unit_test(test_media_master__hevc_4k),
       cmocka_unit_test(test_media_master__not_media),
