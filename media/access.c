@@ -494,7 +494,7 @@ int media_access(const char *src, const char *dst, const media_access_opts *opts
   j->v.index = j->a.index = -1;
 
   if ((rc = mio_open(&j->in, src, ctl, ctl ? ctl->deadline_us : 0))) goto done;
-  if (mio_still_image(j->in.ic)) {
+  if (mio_still_image(&j->in, src)) {
     rc = cu_error(CU_EUNSUPPORTED, "a still image needs no access copy: the original is viewed as it is");
     goto done;
   }

@@ -1538,7 +1538,7 @@ int media_clip(const char *in, const char *out, const media_clip_opts *o, const 
     goto done;
   }
   if ((rc = mio_open(&c->in, in, ctl, ctl ? ctl->deadline_us : 0))) goto done;
-  if (mio_still_image(c->in.ic)) {
+  if (mio_still_image(&c->in, in)) {
     rc = cu_error(CU_EUNSUPPORTED, "a still image has no time to cut a clip from");
     goto done;
   }

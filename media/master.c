@@ -963,7 +963,7 @@ static int master_once(const char *src, const char *dst, const char *src_sha256,
   }
   for (unsigned i = 0; i < c.n; i++) c.s[i].next_apts = AV_NOPTS_VALUE;
   if ((rc = mdec_ts_init(&c.ts, c.in.ic, 0))) goto done;
-  if (mio_still_image(c.in.ic)) {
+  if (mio_still_image(&c.in, src)) {
     rep = json_object();
     json_t *params = json_object();
     cu_json_set_str(params, "kept_as", "original");

@@ -168,12 +168,49 @@ void mio_fit(int64_t w, int64_t h, int max_side, int *ow, int *oh) {
   *oh = h < 2 ? 2 : (int)h;
 }
 
-bool mio_still_image(const AVFormatContext *ic) {
+/* An image pipe holds a moving picture when its first MIO_MOVING pictures
+ * are all of one size, as an IP camera's MJPEG stream (JPEGs one after
+ * another) is. A photo holds one picture; a multi-picture photo two or
+ * three (MPO: a stereo pair of one size; MPF: previews of other sizes after
+ * the picture). */
+#define MIO_MOVING 3
+
+static bool moving_pictures(const char *path, const mio_io *io) {
+  mio_in in;
+  AVCodecContext *dec = NULL;
+  AVPacket *p = av_packet_alloc();
+  AVFrame *f = av_frame_alloc();
+  int n = 0, w = 0, h = 0;
+  bool same = true;
+  if (p && f && !mio_open(&in, path, io->ctl, io->deadline_us) && in.ic->nb_streams == 1 &&
+      !mio_decoder(&dec, in.ic->streams[0], 1)) {
+    while (n < MIO_MOVING && same && av_read_frame(in.ic, p) >= 0) {
+      if (avcodec_send_packet(dec, p) >= 0)
+        while (avcodec_receive_frame(dec, f) >= 0) {
+          if (!n) w = f->width, h = f->height;
+          else same = same && f->width == w && f->height == h;
+          n++;
+          av_frame_unref(f);
+        }
+      av_packet_unref(p);
+    }
+  }
+  avcodec_free_context(&dec);
+  mio_close(&in); /* after any return of mio_open */
+  av_packet_free(&p);
+  av_frame_free(&f);
+  return same && n >= MIO_MOVING;
+}
+
+bool mio_still_image(const mio_in *in, const char *path) {
+  const AVFormatContext *ic = in->ic;
   const char *n = ic->iformat->name;
   size_t len = strlen(n);
-  bool image_demuxer = !strcmp(n, "image2") || (len > 5 && !strcmp(n + len - 5, "_pipe"));
-  return image_demuxer && ic->nb_streams == 1 &&
-         ic->streams[0]->codecpar->codec_type == AVMEDIA_TYPE_VIDEO;
+  bool pipe = len > 5 && !strcmp(n + len - 5, "_pipe");
+  if ((strcmp(n, "image2") && !pipe) || ic->nb_streams != 1 ||
+      ic->streams[0]->codecpar->codec_type != AVMEDIA_TYPE_VIDEO)
+    return false;
+  return !pipe || !moving_pictures(path, &in->io);
 }
 
 int mio_own_failure(const mio_io *io, const char *doing) {

@@ -69,9 +69,11 @@ int mio_av_error(int err, const char *what);
  * ratio closest. */
 void mio_fit(int64_t w, int64_t h, int max_side, int *ow, int *oh);
 
-/* A photograph: one picture read by an image demuxer (jpeg_pipe, png_pipe,
- * image2, ...). It is its own master and needs no access copy. */
-bool mio_still_image(const AVFormatContext *ic);
+/* A photograph: what an image demuxer (jpeg_pipe, png_pipe, image2, ...)
+ * reads, unless the file (path, opened as in) is pictures of one size one
+ * after another, which is video (an IP camera's MJPEG stream). It is its
+ * own master and needs no access copy. */
+bool mio_still_image(const mio_in *in, const char *path);
 
 /* Our failure after a libav call (read error, deadline, cancel), as a
  * CU_EIO error with what was being done; 0 if none. */

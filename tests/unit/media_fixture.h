@@ -318,4 +318,20 @@ static inline int cat2(const char *a, const char *b, const char *out) {
   return rc;
 }
 
+/* Pictures an image demuxer reads: photo.jpg (one), stereo.jpg (an MPO-like
+ * pair of one size), mpf.jpg (a picture and two smaller previews, as MPF
+ * appends them), all photos; and camera.mjpeg, ten JPEGs of one size one
+ * after another as an IP camera streams them, which is video. */
+static inline int make_picture_fixtures(void) {
+  int rc = ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240", "-frames:v", "1", fx("photo.jpg"), NULL);
+  rc |= ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120", "-frames:v", "1", fx("preview.jpg"), NULL);
+  rc |= ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10", "-frames:v", "10", "-f", "mjpeg",
+               fx("camera.mjpeg"), NULL);
+  if (rc || cat2(fx("photo.jpg"), fx("photo.jpg"), fx("stereo.jpg")) ||
+      cat2(fx("photo.jpg"), fx("preview.jpg"), fx("mpf2.jpg")) ||
+      cat2(fx("mpf2.jpg"), fx("preview.jpg"), fx("mpf.jpg")))
+    return -1;
+  return 0;
+}
+
 #endif

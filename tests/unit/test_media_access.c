@@ -102,7 +102,7 @@ static int make_fixtures(void) {
   if (make_damaged() || make_truncated()) return -1;
   if (write_bytes(fx("notes.txt"), text, sizeof text - 1)) return -1;
   if (write_bytes(fx("empty.bin"), "", 0)) return -1;
-  return 0;
+  return make_picture_fixtures();
 }
 
 static int group_teardown(void **state) { return media_fixture_teardown(); }
@@ -443,6 +443,23 @@ static void test_media_access__not_media_is_unsupported(void **state) {
 }
 
 /* Media libavformat knows but cannot read: damaged, not "not media". */
+/* A photo needs no access copy; an MJPEG stream (JPEGs of one size one
+ * after another) gets one, every picture in it. */
+static void test_media_access__photos_and_an_mjpeg_stream(void **state) {
+  const char *photos[] = {"photo.jpg", "stereo.jpg", "mpf.jpg"};
+  for (size_t i = 0; i < sizeof photos / sizeof *photos; i++) {
+    json_t *r = NULL;
+    assert_int_equal(media_access(fx(photos[i]), fx("never.mp4"), NULL, NULL, &r), CU_EUNSUPPORTED);
+    assert_non_null(strstr(cu_errmsg(), "still image"));
+    assert_null(r);
+  }
+  json_t *r = access_ok("camera.mjpeg", "camera-access.mp4", NULL);
+  assert_int_equal(num(r, "video_frames"), 10);
+  assert_faststart(fx("camera-access.mp4"), "isom");
+  assert_decodes_clean(fx("camera-access.mp4"));
+  json_decref(r);
+}
+
 static void test_media_access__truncated_mp4_is_corrupt(void **state) {
   json_t *r = NULL;
   assert_int_equal(media_access(fx("truncated.mp4"), fx("never.mp4"), NULL, NULL, &r), CU_ECORRUPT);
@@ -636,6 +653,7 @@ int main(void) {
       cmocka_unit_test(test_media_access__keeps_variable_frame_rate),
       cmocka_unit_test(test_media_access__damaged_packets_are_skipped),
       cmocka_unit_test(test_media_access__not_media_is_unsupported),
+      cmocka_unit_test(test_media_access__photos_and_an_mjpeg_stream),
       cmocka_unit_test(test_media_access__truncated_mp4_is_corrupt),
       cmocka_unit_test(test_media_access__progress),
       cmocka_unit_test(test_media_access__cancel_and_deadline),

@@ -128,6 +128,7 @@ static int make_fixtures(void) {
                fx("res_big_first.ts"), NULL);
   rc |= ffmpeg(LAVFI_V("testsrc=size=320x240:rate=25:duration=1"), "-c:v", "mpeg2video",
                "-output_ts_offset", "1", fx("res_small_second.ts"), NULL);
+  if (make_picture_fixtures()) return -1;
   /* Raw H.264 as CCTV recorders export it: no container, no timestamps;
    * without B-frames and with. */
   rc |= ffmpeg(LAVFI_V("testsrc2=size=320x240:rate=30:duration=2"), X264, "-bf", "0", "-f", "h264",
@@ -583,6 +584,25 @@ static void test_media_master__raw_h264(void **state) {
   }
 }
 
+/* A photo is its own master; JPEGs of one size one after another are an
+ * MJPEG stream, copied into Matroska. */
+static void test_media_master__photos_and_an_mjpeg_stream(void **state) {
+  const char *photos[] = {"photo.jpg", "stereo.jpg", "mpf.jpg"};
+  for (size_t i = 0; i < sizeof photos / sizeof *photos; i++) {
+    json_t *rep = master(photos[i], NULL);
+    const char *kept = cu_json_str(json_object_get(rep, "params"), "kept_as");
+    if (!kept || strcmp(kept, "original")) fail_msg("%s is not kept as its own master", photos[i]);
+    assert_null(json_object_get(rep, "check"));
+    json_decref(rep);
+  }
+  json_t *rep = master("camera.mjpeg", NULL);
+  assert_action(rep, 0, "copy");
+  assert_identical(rep);
+  assert_video_frames(rep, fx("camera.mjpeg"), 0);
+  assert_int_equal(num(json_object_get(json_object_get(rep, "check"), "video_frames"), "0"), 10);
+  json_decref(rep);
+}
+
 static void test_media_master__pcm_wav(void **state) {
   json_t *rep = master("s16.wav", NULL);
   assert_action(rep, 0, "copy");
@@ -967,6 +987,7 @@ int main(void) {
       cmocka_unit_test(test_media_master__variable_frame_rate),
       cmocka_unit_test(test_media_master__mjpeg_avi),
       cmocka_unit_test(test_media_master__raw_h264),
+      cmocka_unit_test(test_media_master__photos_and_an_mjpeg_stream),
       cmocka_unit_test(test_media_master__pcm_wav),
       cmocka_unit_test(test_media_master__hevc_4k),
       cmocka_unit_test(test_media_master__not_media),
