@@ -171,8 +171,8 @@ void mdec_ts_free(mdec_ts *t) {
  * one, and otherwise moves on by each packet's duration or one frame. */
 void mdec_ts_clock_in(mdec_ts *t, const AVFormatContext *ic, const AVCodecContext *dec, AVPacket *pkt) {
   unsigned s = (unsigned)pkt->stream_index;
+  if (s >= t->n || ic->streams[s]->codecpar->codec_type != AVMEDIA_TYPE_VIDEO) return;
   const AVStream *st = ic->streams[s];
-  if (s >= t->n || st->codecpar->codec_type != AVMEDIA_TYPE_VIDEO) return;
   if (!t->clock_started[s]) {
     int delay = dec ? dec->has_b_frames : st->codecpar->video_delay;
     AVRational fr = st->avg_frame_rate;
@@ -184,7 +184,9 @@ void mdec_ts_clock_in(mdec_ts *t, const AVFormatContext *ic, const AVCodecContex
   if (t->clock_next_us[s] == AV_NOPTS_VALUE) t->clock_next_us[s] = t->clock_dts_us[s];
   if (pkt->dts != AV_NOPTS_VALUE) t->clock_next_us[s] = av_rescale_q(pkt->dts, st->time_base, AV_TIME_BASE_Q);
   t->clock_dts_us[s] = t->clock_next_us[s];
-  if (pkt->dts == AV_NOPTS_VALUE && t->clock_dts_us[s] != AV_NOPTS_VALUE)
+  /* A copied packet that has a pts keeps what the muxer makes of it, as it
+   * always did: only one with no timestamp at all is placed on the clock. */
+  if (pkt->dts == AV_NOPTS_VALUE && t->clock_dts_us[s] != AV_NOPTS_VALUE && (dec || pkt->pts == AV_NOPTS_VALUE))
     pkt->dts = av_rescale_q(t->clock_dts_us[s], AV_TIME_BASE_Q, st->time_base);
 }
 
@@ -208,8 +210,8 @@ void mdec_ts_drained(mdec_ts *t, const AVFormatContext *ic, const AVCodecContext
 void mdec_ts_clock_on(mdec_ts *t, const AVFormatContext *ic, const AVCodecContext *dec, int stream,
                       const AVPacket *pkt) {
   unsigned s = (unsigned)stream;
+  if (s >= t->n || ic->streams[s]->codecpar->codec_type != AVMEDIA_TYPE_VIDEO || !t->clock_started[s]) return;
   const AVStream *st = ic->streams[s];
-  if (s >= t->n || st->codecpar->codec_type != AVMEDIA_TYPE_VIDEO || !t->clock_started[s]) return;
   if (!pkt) t->clock_dts_us[s] = t->clock_next_us[s]; /* each drain call starts there */
   int64_t dur = 0;
   /* A copied stream's context is never opened: its rate is the stream's
