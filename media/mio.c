@@ -176,7 +176,7 @@ void mio_fit(int64_t w, int64_t h, int max_side, int *ow, int *oh) {
 #define MIO_MOVING 3
 
 static bool moving_pictures(const char *path, const mio_io *io) {
-  mio_in in;
+  mio_in in = {.io.fd = -1};
   AVCodecContext *dec = NULL;
   AVPacket *p = av_packet_alloc();
   AVFrame *f = av_frame_alloc();
@@ -184,7 +184,8 @@ static bool moving_pictures(const char *path, const mio_io *io) {
   bool same = true;
   if (p && f && !mio_open(&in, path, io->ctl, io->deadline_us) && in.ic->nb_streams == 1 &&
       !mio_decoder(&dec, in.ic->streams[0], 1)) {
-    while (n < MIO_MOVING && same && av_read_frame(in.ic, p) >= 0) {
+    /* A bounded look: pictures that do not decode are not read to the end. */
+    for (int k = 0; k < 4 * MIO_MOVING && n < MIO_MOVING && same && av_read_frame(in.ic, p) >= 0; k++) {
       if (avcodec_send_packet(dec, p) >= 0)
         while (avcodec_receive_frame(dec, f) >= 0) {
           if (!n) w = f->width, h = f->height;
