@@ -160,8 +160,6 @@ def _named(name):
         return LoseLastPatchAnswer()
     if name.startswith("cut-export="):
         return CutExport(int(name.split("=", 1)[1]))
-    if name == "none":
-        return Fault()
     sys.exit(f"fault_proxy: unknown fault {name!r}")
 
 
