@@ -8,6 +8,7 @@
 #   t_token ROLE [--device D|--user U]  print a new token's secret
 #   t_curl ARGS...                   curl with status code on the last line
 #   assert_eq WANT GOT MESSAGE, assert_match REGEX TEXT MESSAGE, fail MESSAGE
+#   t_noise SIZE FILE [TEXT]         random bytes (after TEXT) that are not media
 #   call CURL-ARGS...                one request: sets ST and BODY, headers in $T/h
 #   hdr NAME, auth TOKEN, metric NAME  a header of the last call, an
 #                                    Authorization header, a /metrics value
@@ -75,6 +76,23 @@ assert_eq() {
 
 assert_match() {
   [[ "$2" =~ $1 ]] || fail "$3: '$2' does not match /$1/"
+}
+
+# t_noise SIZE FILE [TEXT]: SIZE random bytes (after TEXT, if given) that
+# libavformat cannot open. Random bytes are media now and then: about one
+# 80 kB file in 250 probes as an H.263 stream or as LRC lyrics, and a test
+# that wants a file that is not media must not fail by that chance. Probed
+# under a name with no extension, as the server's objects have none.
+t_noise() {
+  local i probe="$T/.noise-$BASHPID" # writers may run side by side
+  for i in 1 2 3 4 5 6 7 8; do
+    { printf '%s' "${3:-}"; head -c "$1" /dev/urandom; } >"$probe"
+    if ! ffprobe -v quiet "$probe" </dev/null; then
+      mv "$probe" "$2"
+      return
+    fi
+  done
+  fail "t_noise: eight random files in a row opened as media"
 }
 
 t_start_server() {

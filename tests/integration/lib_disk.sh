@@ -33,7 +33,7 @@ assert_507_json() { # $1 status, $2 body file, $3 what
 # A small upload still works: the server is up and can commit.
 small_upload_works() {
   local r id
-  head -c 100000 /dev/urandom >"$T/small.bin"
+  t_noise 100000 "$T/small.bin"
   r=$(create 100000 small.bin)
   assert_eq 201 "${r%% *}" "$1: POST of a small upload"
   id=${r#* }

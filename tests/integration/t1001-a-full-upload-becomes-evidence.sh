@@ -11,7 +11,7 @@ t_start_server
 REC=$(t_token recorder --device cam-0001)
 LEGAL=$(t_token legal --user lee)
 
-head -c 200000 /dev/urandom >"$T/clip.bin"
+t_noise 200000 "$T/clip.bin"
 size=$(stat -c %s "$T/clip.bin")
 want=$(sha256sum "$T/clip.bin" | cut -d' ' -f1)
 md="filename $(b64 'clip 01.mp4'),device_id $(b64 cam-0001),officer_id $(b64 off-7),recorded_at $(b64 2026-03-04T05:06:07Z),case_id $(b64 case-42)"

@@ -11,7 +11,7 @@ slice() { dd if="$1" iflag=skip_bytes,count_bytes skip="$2" count="$3" bs=64K st
 t_start_server
 REC=$(t_token recorder --device cam-0002)
 
-head -c 3500000 /dev/urandom >"$T/f"
+t_noise 3500000 "$T/f"
 size=$(stat -c %s "$T/f")
 want=$(sha256sum "$T/f" | cut -d' ' -f1)
 call -X POST "${TUS[@]}" -H "$(auth "$REC")" -H "Upload-Length: $size" \

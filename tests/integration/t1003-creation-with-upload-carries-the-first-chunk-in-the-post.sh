@@ -11,7 +11,7 @@ REC=$(t_token recorder --device cam-0003)
 md="device_id $(b64 cam-0003),filename $(b64 whole.bin)"
 
 # The whole file in the POST.
-head -c 300000 /dev/urandom >"$T/whole"
+t_noise 300000 "$T/whole"
 want=$(sha256sum "$T/whole" | cut -d' ' -f1)
 call -X POST "${TUS[@]}" "${OCT[@]}" -H "$(auth "$REC")" -H 'Upload-Length: 300000' \
   -H "Upload-Metadata: $md" --data-binary "@$T/whole" "$URL/v1/uploads"
@@ -23,7 +23,7 @@ assert_eq "$want" "$(hdr Custos-SHA256)" "Custos-SHA256"
 cmp -s "$HOME_DIR/objects/sha256/${want:0:2}/${want:2:2}/$want" "$T/whole" || fail "object differs"
 
 # Only a first chunk in the POST.
-head -c 5000 /dev/urandom >"$T/f"
+t_noise 5000 "$T/f"
 dd if="$T/f" of="$T/a" bs=1 count=1234 status=none
 dd if="$T/f" of="$T/b" bs=1 skip=1234 status=none
 call -X POST "${TUS[@]}" "${OCT[@]}" -H "$(auth "$REC")" -H 'Upload-Length: 5000' \

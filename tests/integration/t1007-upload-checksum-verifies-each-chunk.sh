@@ -22,7 +22,7 @@ digest() { openssl dgst "-$1" -binary "$2" | base64 -w0; }
 t_start_server
 REC=$(t_token recorder --device cam-0007)
 printf 'hello world' >"$T/hw"
-head -c 3000000 /dev/urandom >"$T/big"
+t_noise 3000000 "$T/big"
 cat "$T/hw" "$T/big" "$T/hw" >"$T/all"
 total=$(stat -c %s "$T/all")
 call -X POST "${TUS[@]}" -H "$(auth "$REC")" -H "Upload-Length: $total" \

@@ -21,11 +21,11 @@ offset_is() {
 t_start_server
 REC=$(t_token recorder --device cam-0018)
 md="device_id $(b64 cam-0018)"
-head -c 100000 /dev/urandom >"$T/f"
+t_noise 100000 "$T/f"
 dd if="$T/f" of="$T/a" bs=1000 count=40 status=none
 dd if="$T/f" of="$T/b" bs=1000 skip=40 status=none
-head -c 60001 /dev/urandom >"$T/over"
-head -c 2000000 /dev/urandom >"$T/huge"
+t_noise 60001 "$T/over"
+t_noise 2000000 "$T/huge"
 
 call -X POST "${TUS[@]}" -H "$(auth "$REC")" -H 'Upload-Length: 100000' -H "Upload-Metadata: $md" "$URL/v1/uploads"
 assert_eq 201 "$ST" "POST"

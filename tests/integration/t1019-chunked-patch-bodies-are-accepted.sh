@@ -11,7 +11,7 @@ slice() { dd if="$1" iflag=skip_bytes,count_bytes skip="$2" count="$3" bs=64K st
 t_start_server
 REC=$(t_token recorder --device cam-0019)
 md="device_id $(b64 cam-0019)"
-head -c 2600000 /dev/urandom >"$T/f"
+t_noise 2600000 "$T/f"
 size=2600000
 
 # The first 777 bytes chunked in the POST itself.

@@ -9,7 +9,7 @@
 
 t_start_server
 REC=$(t_token recorder --device cam-0020)
-head -c 50000 /dev/urandom >"$T/f"
+t_noise 50000 "$T/f"
 real=$(sha256sum "$T/f" | cut -d' ' -f1)
 wrong=$(printf 'something else' | sha256sum | cut -d' ' -f1)
 md="device_id $(b64 cam-0020),filename $(b64 f.bin),sha256 $(b64 "$wrong")"

@@ -14,8 +14,8 @@ expect custos_upload_bytes_received_total 0 "at start"
 expect custos_evidence 0 "at start"
 expect custos_uploads_failed_total 0 "at start"
 
-head -c 1000 /dev/urandom >"$T/a"
-head -c 234 /dev/urandom >"$T/b"
+t_noise 1000 "$T/a"
+t_noise 234 "$T/b"
 call -X POST "${TUS[@]}" -H "$(auth "$REC")" -H 'Upload-Length: 1234' -H "Upload-Metadata: $md" "$URL/v1/uploads"
 up=$(hdr Location)
 expect custos_uploads_started_total 1 "after a POST"

@@ -51,7 +51,7 @@ new_upload() {
 }
 
 SIZE=400000
-head -c $SIZE /dev/urandom >"$T/f"
+t_noise $SIZE "$T/f"
 t_start_server
 REC=$(t_token recorder --device cam-1023)
 

@@ -17,7 +17,7 @@ nothing_left() { # nothing_left WHAT
 t_start_server
 REC=$(t_token recorder --device cam-1026)
 md="device_id $(b64 cam-1026)"
-head -c 60001 /dev/urandom >"$T/over"
+t_noise 60001 "$T/over"
 printf 'hello' >"$T/five"
 
 call -X POST "${TUS[@]}" "${OCT[@]}" -H "$(auth "$REC")" -H 'Upload-Length: 60000' -H "Upload-Metadata: $md" \

@@ -17,7 +17,7 @@ probed() {
 
 t_start_server
 REC=$(t_token recorder --device cam-1101)
-{ printf 'This is a shift report, not a video.\n'; head -c 20000 /dev/urandom; } >"$T/report.txt"
+t_noise 20000 "$T/report.txt" $'This is a shift report, not a video.\n'
 want=$(sha256sum "$T/report.txt" | cut -d' ' -f1)
 size=$(stat -c %s "$T/report.txt")
 call -X POST "${TUS[@]}" "${OCT[@]}" -H "$(auth "$REC")" -H "Upload-Length: $size" \

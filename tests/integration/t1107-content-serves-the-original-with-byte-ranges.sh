@@ -22,7 +22,7 @@ ranged() { # ranged RANGE FIRST LAST: expects 206 with those bytes
 
 t_start_server
 REC=$(t_token recorder --device cam-1107)
-head -c 1500000 /dev/urandom >"$T/f"
+t_noise 1500000 "$T/f"
 SIZE=1500000
 ST=$(curl -sS -D "$T/h" -o /dev/null -w '%{http_code}' -X POST "${TUS[@]}" "${OCT[@]}" -H "$(auth "$REC")" \
   -H "Upload-Length: $SIZE" -H "Upload-Metadata: device_id $(b64 cam-1107),filename $(b64 'f 1.bin')" \

@@ -12,7 +12,7 @@ get() { rm -f "$T/got"; ST=$(curl -sS -D "$T/h" -o "$T/got" -w '%{http_code}' -H
 t_start_server
 REC=$(t_token recorder --device cam-1108)
 LEGAL=$(t_token legal --user lou)
-head -c 77777 /dev/urandom >"$T/f"
+t_noise 77777 "$T/f"
 hex=$(sha256sum "$T/f" | cut -d' ' -f1)
 b64d=$(openssl dgst -sha256 -binary "$T/f" | base64 -w0)
 ST=$(curl -sS -D "$T/h" -o /dev/null -w '%{http_code}' -X POST "${TUS[@]}" "${OCT[@]}" -H "$(auth "$REC")" \

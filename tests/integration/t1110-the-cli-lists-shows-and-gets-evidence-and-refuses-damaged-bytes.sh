@@ -15,7 +15,7 @@ out=$(CUSTOS_TOKEN="$ADMIN" "$CUSTOS" token create --role recorder 2>&1) && fail
 assert_match 'device' "$out" "the reason names the missing device"
 
 t_make_mp4 "$T/a.mp4" 1
-head -c 5000 /dev/urandom >"$T/b.bin"
+t_noise 5000 "$T/b.bin"
 ids=()
 for f in a.mp4 b.bin; do
   line=$(CUSTOS_TOKEN="$REC" "$CUSTOS" push --state-dir "$T/state" --officer off-1 "$T/$f")

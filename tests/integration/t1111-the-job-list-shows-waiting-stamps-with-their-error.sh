@@ -15,7 +15,7 @@ REV=$(t_token reviewer --user rita)
 
 IDS=()
 for i in 1 2; do
-  head -c $((5000 + i)) /dev/urandom >"$T/f$i"
+  t_noise $((5000 + i)) "$T/f$i"
   IDS+=("$(t_put "$REC" "$T/f$i" cam-11)")
 done
 

@@ -15,7 +15,7 @@ SRC=(-f lavfi -i "testsrc=size=320x240:rate=25" -f lavfi -i "sine=frequency=440"
 mk "${SRC[@]}" -t 3 -c:v libx264 -preset ultrafast -pix_fmt yuv420p -c:a aac -shortest "$T/full.mp4"
 n=$(stat -c %s "$T/full.mp4")
 head -c $((n * 60 / 100)) "$T/full.mp4" >"$T/cut.mp4"
-head -c 40000 /dev/urandom >"$T/random.bin"
+t_noise 40000 "$T/random.bin"
 mk -f lavfi -i "testsrc2=size=640x360:rate=30" -f lavfi -i "sine=frequency=440" -t 20 \
   -c:v mpeg2video -q:v 4 -c:a mp2 -shortest -f mpegts "$T/long.ts"
 

@@ -25,7 +25,7 @@ head_upload() {
 }
 spool_size() { stat -c %s "$HOME_DIR/spool/$ID.part"; }
 
-head -c "$SIZE" /dev/urandom >"$T/file.bin"
+t_noise "$SIZE" "$T/file.bin"
 WANT=$(sha256sum "$T/file.bin" | cut -d' ' -f1)
 
 st=$(curl -sS -o /dev/null -D "$T/h.post" -w '%{http_code}' -X POST "${TUS[@]}" -H "Upload-Length: $SIZE" \

@@ -27,7 +27,7 @@ head_upload() {
   echo "$(cat "$T/s.head") $(t_header Upload-Offset "$T/h.head")"
 }
 
-head -c "$SIZE" /dev/urandom >"$T/file.bin"
+t_noise "$SIZE" "$T/file.bin"
 WANT=$(sha256sum "$T/file.bin" | cut -d' ' -f1)
 st=$(curl -sS -o /dev/null -D "$T/h.post" -w '%{http_code}' -X POST "${TUS[@]}" -H "Upload-Length: $SIZE" \
   -H "Upload-Metadata: filename $(b64 term.bin),device_id $(b64 cam-2)" "$URL/v1/uploads")
@@ -54,7 +54,7 @@ r=$(head_upload)
 assert_eq "200 0" "$r" "HEAD while the PATCH is in flight, before any checkpoint"
 
 # A short upload, 6 MiB at 3 MiB/s: it ends within the 5 s grace period.
-head -c $((6 * MIB)) /dev/urandom >"$T/short.bin"
+t_noise $((6 * MIB)) "$T/short.bin"
 SHORT_SHA=$(sha256sum "$T/short.bin" | cut -d' ' -f1)
 st=$(curl -sS -o /dev/null -D "$T/h.post2" -w '%{http_code}' -X POST "${TUS[@]}" -H "Upload-Length: $((6 * MIB))" \
   -H "Upload-Metadata: filename $(b64 short.bin),device_id $(b64 cam-2)" "$URL/v1/uploads")

@@ -25,7 +25,7 @@ REC=$(t_token recorder --device cam-3)
 TUS=(-H "Tus-Resumable: 1.0.0" -H "Authorization: Bearer $REC")
 mkdir -p "$T/f" "$T/st"
 for i in $(seq 1 $((ROUNDS * PER_ROUND))); do
-  head -c "$FSIZE" /dev/urandom >"$T/f/$i"
+  t_noise "$FSIZE" "$T/f/$i"
   sha256sum "$T/f/$i" | cut -d' ' -f1 >"$T/f/$i.sha"
 done
 

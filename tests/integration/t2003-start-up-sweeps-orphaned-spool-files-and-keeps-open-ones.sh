@@ -31,14 +31,14 @@ patch_file() {
 }
 
 SIZE=$((3 * 1024 * 1024 + 12345))
-head -c "$SIZE" /dev/urandom >"$T/open.bin"
+t_noise "$SIZE" "$T/open.bin"
 WANT=$(sha256sum "$T/open.bin" | cut -d' ' -f1)
 FIRST=$((1024 * 1024 + 777)) # an unaligned offset
 head -c "$FIRST" "$T/open.bin" >"$T/open.1"
 OPEN=$(create "$SIZE" open.bin)
 assert_eq 204 "$(patch_file "$OPEN" "$T/open.1" 0)" "first PATCH of the open upload"
 
-head -c 5000 /dev/urandom >"$T/done.bin"
+t_noise 5000 "$T/done.bin"
 DONE=$(create 5000 done.bin)
 assert_eq 204 "$(patch_file "$DONE" "$T/done.bin" 0)" "PATCH of the completed upload"
 DEL=$(create 5000 deleted.bin)

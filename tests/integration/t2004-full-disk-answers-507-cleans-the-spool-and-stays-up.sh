@@ -36,8 +36,8 @@ room=$((free - RESERVE))
 # (A negative size would have head copy /dev/urandom without end.)
 [ "$room" -gt $((8 * MIB)) ] || fail "only $free bytes free on the $MNT tmpfs after start-up: too little to test with"
 L=$((room * 6 / 10))
-head -c "$L" /dev/urandom >"$T/a.bin"
-head -c "$L" /dev/urandom >"$T/b.bin"
+t_noise "$L" "$T/a.bin"
+t_noise "$L" "$T/b.bin"
 head -c "$MIB" "$T/b.bin" >"$T/b.1"
 tail -c +$((MIB + 1)) "$T/b.bin" >"$T/b.2"
 r=$(create "$L" a.bin)
@@ -86,13 +86,13 @@ warm_up
 free=$(free_bytes)
 [ "$free" -gt $((4 * MIB)) ] || fail "only $free bytes free on the $MNT tmpfs: too little to test with"
 L=$((free - 4096))
-head -c "$L" /dev/urandom >"$T/e.bin"
+t_noise "$L" "$T/e.bin"
 head -c "$MIB" "$T/e.bin" >"$T/e.1"
 tail -c +$((MIB + 1)) "$T/e.bin" >"$T/e.2"
 r=$(create "$L" e.bin); E=${r#* }
 assert_eq 201 "${r%% *}" "POST of upload E (all the free space)"
 assert_eq 204 "$(patch "$E" "$T/e.1" 0)" "first MiB of E"
-head -c $((2 * MIB)) /dev/urandom >"$T/filler.bin"
+t_noise $((2 * MIB)) "$T/filler.bin"
 r=$(create $((2 * MIB)) filler.bin); F=${r#* }
 assert_eq 204 "$(patch "$F" "$T/filler.bin" 0)" "a 2 MiB upload that leaves E no room"
 st=$(patch "$E" - "$MIB" -H "Transfer-Encoding: chunked" <"$T/e.2")

@@ -48,7 +48,7 @@ check_evidence() {
 methods() { jq -r '[.requests[] | .method] | join(" ")' <<<"$1"; }
 
 # ---- one client, whole file in chunks -------------------------------------
-head -c "$SIZE" /dev/urandom >"$T/whole.bin"
+t_noise "$SIZE" "$T/whole.bin"
 res=$(tusjs full "$EP" "$T/whole.bin") || fail "tus-js-client upload failed: $res"
 check_evidence "$res" "$T/whole.bin" "chunked upload"
 want_methods="POST$(printf ' PATCH%.0s' $(seq 1 "$NCHUNKS"))"
@@ -59,7 +59,7 @@ assert_eq 204 "$(jq -r '[.requests[] | select(.method == "PATCH") | .status] | u
   "status of every PATCH"
 
 # ---- a first client gives up after one chunk, a second one resumes --------
-head -c "$SIZE" /dev/urandom >"$T/resumed.bin"
+t_noise "$SIZE" "$T/resumed.bin"
 before=$(metric custos_upload_bytes_received_total)
 res1=$(tusjs abort "$EP" "$T/resumed.bin") || fail "first client failed: $res1"
 assert_eq true "$(jq -r .aborted <<<"$res1")" "the first client aborted"
@@ -80,7 +80,7 @@ after=$(metric custos_upload_bytes_received_total)
 assert_eq "$SIZE" "$((after - before))" "bytes the server received for the abandoned-then-resumed upload"
 
 # ---- the same, with a kill -9 and a restart in between ---------------------
-head -c "$SIZE" /dev/urandom >"$T/killed.bin"
+t_noise "$SIZE" "$T/killed.bin"
 res1=$(tusjs abort "$EP" "$T/killed.bin") || fail "first client failed: $res1"
 assert_eq "POST PATCH" "$(methods "$res1")" "requests of the first client (before the kill)"
 url=$(jq -r .url <<<"$res1")
@@ -95,7 +95,7 @@ assert_eq "$CHUNK" "$(jq -r '.requests[1].offset' <<<"$res2")" "first PATCH afte
 assert_eq "$((SIZE - CHUNK))" "$(metric custos_upload_bytes_received_total)" "bytes received since the restart"
 
 # ---- creation-with-upload -------------------------------------------------
-head -c "$SIZE" /dev/urandom >"$T/creation.bin"
+t_noise "$SIZE" "$T/creation.bin"
 res=$(tusjs creation "$EP" "$T/creation.bin") || fail "uploadDataDuringCreation upload failed: $res"
 check_evidence "$res" "$T/creation.bin" "uploadDataDuringCreation"
 assert_eq "POST$(printf ' PATCH%.0s' $(seq 2 "$NCHUNKS"))" "$(methods "$res")" "requests with uploadDataDuringCreation"

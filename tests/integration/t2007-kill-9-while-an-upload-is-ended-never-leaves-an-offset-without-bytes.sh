@@ -94,7 +94,7 @@ check_ended_or_resumable() {
 FAILS=()
 
 # ---- expiry by the sweep ---------------------------------------------------
-head -c "$FSIZE" /dev/urandom >"$T/expired.bin"
+t_noise "$FSIZE" "$T/expired.bin"
 start_upload "$T/expired.bin"
 arm idx_batch_new
 wait_frozen $((TTL + 10)) "expiry"
@@ -104,7 +104,7 @@ t_start_server
 check_ended_or_resumable "$T/expired.bin" 204 "expiry"
 
 # ---- DELETE ----------------------------------------------------------------
-head -c "$FSIZE" /dev/urandom >"$T/deleted.bin"
+t_noise "$FSIZE" "$T/deleted.bin"
 start_upload "$T/deleted.bin"
 arm idx_batch_new
 curl -sS -o /dev/null -X DELETE "${TUS[@]}" "$URL/v1/uploads/$id" 2>/dev/null &
@@ -116,7 +116,7 @@ t_start_server
 check_ended_or_resumable "$T/deleted.bin" 204 "DELETE"
 
 # ---- quarantine (the file is not what the recorder declared) ---------------
-head -c "$FSIZE" /dev/urandom >"$T/quarantined.bin"
+t_noise "$FSIZE" "$T/quarantined.bin"
 claimed=$(printf 'not these bytes' | sha256sum | cut -d' ' -f1)
 start_upload "$T/quarantined.bin" ",sha256 $(b64 "$claimed")"
 tail -c +$((FIRST + 1)) "$T/quarantined.bin" >"$T/second"

@@ -20,7 +20,7 @@ REC=$(t_token recorder --device cam-9)
 [ -n "$REC" ] || fail "could not create a recorder token"
 TUS=(-H "Tus-Resumable: 1.0.0" -H "Authorization: Bearer $REC")
 
-head -c "$SIZE" /dev/urandom >"$T/file.bin"
+t_noise "$SIZE" "$T/file.bin"
 WANT=$(sha256sum "$T/file.bin" | cut -d' ' -f1)
 FIRST=$((130 * MIB + 12345))
 head -c "$FIRST" "$T/file.bin" >"$T/part1"

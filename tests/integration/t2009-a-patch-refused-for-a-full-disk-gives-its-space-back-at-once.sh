@@ -29,8 +29,8 @@ room=$((free - RESERVE))
 
 LD=$((room * 9 / 10))
 LC=$((room * 6 / 10))
-head -c "$LD" /dev/urandom >"$T/d.bin"
-head -c "$LC" /dev/urandom >"$T/c.bin"
+t_noise "$LD" "$T/d.bin"
+t_noise "$LC" "$T/c.bin"
 r=$(create "$LD" d.bin); D=${r#* }
 assert_eq 201 "${r%% *}" "POST of upload D"
 r=$(create "$LC" c.bin); C=${r#* }

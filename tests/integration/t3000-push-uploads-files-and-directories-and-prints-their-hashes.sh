@@ -38,8 +38,8 @@ assert_eq "true" "$(jq -r .client_sha256_verified <<<"$rec")" "the client declar
 # A directory: nested, sorted bytewise by path, dot-names skipped.
 D="$T/card"
 mkdir -p "$D/b-sub" "$D/.hidden-dir"
-head -c 100000 /dev/urandom >"$D/a.bin"
-head -c 3500000 /dev/urandom >"$D/b-sub/c.bin"
+t_noise 100000 "$D/a.bin"
+t_noise 3500000 "$D/b-sub/c.bin"
 : >"$D/b.empty"
 echo "not me" >"$D/.dotfile"
 echo "nor me" >"$D/.hidden-dir/x.bin"

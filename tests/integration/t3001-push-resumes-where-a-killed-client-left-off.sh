@@ -11,7 +11,7 @@ TOK=$(t_token recorder --device cam-1)
 ST="$T/state"
 F="$T/long-shift.bin"
 SIZE=$((20 * 1024 * 1024))
-head -c "$SIZE" /dev/urandom >"$F"
+t_noise "$SIZE" "$F"
 want=$(sha256sum "$F" | cut -d' ' -f1)
 
 # 2 MB/s: ten seconds for the whole file, so it is surely mid-file when

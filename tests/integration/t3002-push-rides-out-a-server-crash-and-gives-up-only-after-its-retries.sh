@@ -12,7 +12,7 @@ TOK=$(t_token recorder --device cam-1)
 ST="$T/state"
 F="$T/crash.bin"
 SIZE=$((12 * 1024 * 1024))
-head -c "$SIZE" /dev/urandom >"$F"
+t_noise "$SIZE" "$F"
 want=$(sha256sum "$F" | cut -d' ' -f1)
 FIRST_PORT=$PORT
 
@@ -51,7 +51,7 @@ assert_eq 1 "$(jq '.items | length' <<<"$list")" "one evidence record for one fi
 # No server at all: --retries 2 means three attempts, then exit 1.
 t_stop_server
 G="$T/later.bin"
-head -c 1000 /dev/urandom >"$G"
+t_noise 1000 "$G"
 start=$(date +%s%N)
 rc=0
 "$CUSTOS" push --server "$URL" --token "$TOK" --state-dir "$ST" --retries 2 "$G" \

@@ -33,7 +33,7 @@ stop_watch() {
   assert_eq 0 "$rc" "watcher exit status after SIGTERM"
 }
 
-head -c 300000 /dev/urandom >"$DOCK/before.bin"
+t_noise 300000 "$DOCK/before.bin"
 echo "partial" >"$DOCK/.recording.tmp"
 start_watch
 
@@ -60,7 +60,7 @@ assert_eq "$(sha "$DOCK/before.bin")" "$(grep 'before.bin$' "$T/out" | cut -d' '
 # A new subfolder, and a file moved into it (IN_MOVED_TO).
 mkdir "$DOCK/day2"
 sleep 0.3
-head -c 200000 /dev/urandom >"$T/moved.bin"
+t_noise 200000 "$T/moved.bin"
 mv "$T/moved.bin" "$DOCK/day2/moved.bin"
 wait_line "$DOCK/day2/moved.bin" 10
 

@@ -31,7 +31,7 @@ WATCH_PID=$!
 t_bg "$WATCH_PID"
 
 # 1. Uploaded, verified, then deleted.
-head -c 2000000 /dev/urandom >"$T/a.bin"
+t_noise 2000000 "$T/a.bin"
 want_a=$(sha "$T/a.bin")
 cp "$T/a.bin" "$DOCK/a.bin"
 wait_gone "$DOCK/a.bin" 15
@@ -46,7 +46,7 @@ mkdir -p "$DOCK2"
   --server "$URL" --token "$TOK" --state-dir "$ST" >"$T/out2" 2>"$T/err2" &
 W2=$!
 t_bg "$W2"
-head -c 1000 /dev/urandom >"$DOCK2/refused.bin"
+t_noise 1000 "$DOCK2/refused.bin"
 for _ in $(seq 1 100); do
   grep -q 'not uploaded' "$T/err2" && break
   sleep 0.1
@@ -63,7 +63,7 @@ assert_eq 0 "$rc" "second watcher exit status"
 
 # 3. Written while the server is down: kept until it is back, then sent.
 t_kill_server
-head -c 500000 /dev/urandom >"$T/c.bin"
+t_noise 500000 "$T/c.bin"
 want_c=$(sha "$T/c.bin")
 cp "$T/c.bin" "$DOCK/c.bin"
 sleep 3

@@ -9,7 +9,7 @@ t_start_server
 TOK=$(t_token recorder --device cam-a)
 ST="$T/state"
 F="$T/clip.bin"
-head -c 50000 /dev/urandom >"$F"
+t_noise 50000 "$F"
 
 rc=0
 out=$("$CUSTOS" push --server "$URL" --token "$TOK" --state-dir "$ST" --device cam-b "$F" 2>"$T/err") || rc=$?

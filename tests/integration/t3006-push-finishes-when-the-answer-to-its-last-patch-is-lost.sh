@@ -9,7 +9,7 @@
 t_start_server
 TOK=$(t_token recorder --device cam-1)
 F="$T/last.bin"
-head -c 2000000 /dev/urandom >"$F"
+t_noise 2000000 "$F"
 want=$(sha256sum "$F" | cut -d' ' -f1)
 
 t_fault_proxy lose-last-patch-answer

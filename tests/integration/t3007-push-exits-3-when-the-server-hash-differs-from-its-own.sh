@@ -11,7 +11,7 @@ TOK=$(t_token recorder --device cam-1)
 ST="$T/state"
 F="$T/tampered.bin"
 SIZE=$((6 * 1024 * 1024))
-head -c "$SIZE" /dev/urandom >"$F"
+t_noise "$SIZE" "$F"
 
 "$CUSTOS" push --server "$URL" --token "$TOK" --state-dir "$ST" --max-rate 1500000 "$F" \
   >"$T/out" 2>"$T/err" &

@@ -11,7 +11,7 @@ ST="$T/state"
 DOCK="$T/dock"
 mkdir -p "$DOCK"
 SIZE=$((8 * 1024 * 1024))
-head -c "$SIZE" /dev/urandom >"$T/big.bin"
+t_noise "$SIZE" "$T/big.bin"
 want=$(sha256sum "$T/big.bin" | cut -d' ' -f1)
 
 "$CUSTOS" push --watch "$DOCK" --settle 1 --max-rate 2000000 --server "$URL" --token "$TOK" \

@@ -8,7 +8,7 @@ t_start_server
 TOK=$(t_token recorder --device cam-1)
 ST="$T/state"
 F="$T/clip.bin"
-head -c $((4 * 1024 * 1024)) /dev/urandom >"$F"
+t_noise $((4 * 1024 * 1024)) "$F"
 want=$(sha256sum "$F" | cut -d' ' -f1)
 push() { "$CUSTOS" push --server "$URL" --token "$TOK" --state-dir "$ST" "$@"; }
 

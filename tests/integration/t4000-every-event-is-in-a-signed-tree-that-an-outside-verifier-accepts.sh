@@ -20,7 +20,7 @@ N=3
 declare -A SHA
 IDS=()
 for i in $(seq 1 $N); do
-  head -c $((1000 * i + 17)) /dev/urandom >"$T/f$i"
+  t_noise $((1000 * i + 17)) "$T/f$i"
   id=$(t_put "$REC" "$T/f$i" cam-40)
   IDS+=("$id")
   SHA[$id]=$(sha256sum "$T/f$i" | cut -d' ' -f1)

@@ -20,7 +20,7 @@ assert_match '^[0-9a-f]{64}$' "$PUB" "the ledger's public key"
 batch() {
   local i id ids=()
   for i in $(seq "$1" "$2"); do
-    head -c $((500 + i)) /dev/urandom >"$T/f$i"
+    t_noise $((500 + i)) "$T/f$i"
     id=$(t_put "$REC" "$T/f$i" cam-41)
     ids+=("$id")
   done

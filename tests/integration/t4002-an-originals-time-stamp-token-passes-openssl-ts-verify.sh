@@ -19,8 +19,8 @@ curl -sS -H "$(auth "$ADMIN")" "$URL/v1/tsa/root.pem" >"$T/root.pem"
 openssl x509 -in "$T/root.pem" -noout 2>/dev/null || fail "/v1/tsa/root.pem is not a PEM certificate"
 cmp -s "$T/root.pem" "$HOME_DIR/keys/tsa-root.pem" || fail "/v1/tsa/root.pem is not keys/tsa-root.pem"
 
-head -c 70000 /dev/urandom >"$T/a.bin"
-head -c 80000 /dev/urandom >"$T/b.bin"
+t_noise 70000 "$T/a.bin"
+t_noise 80000 "$T/b.bin"
 SHA_A=$(sha256sum "$T/a.bin" | cut -d' ' -f1)
 SHA_B=$(sha256sum "$T/b.bin" | cut -d' ' -f1)
 A=$(t_put "$ADMIN" "$T/a.bin" cam-42)

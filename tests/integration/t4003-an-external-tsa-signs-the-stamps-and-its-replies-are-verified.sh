@@ -15,7 +15,7 @@ t_start_server --tsa-url "$TSA_URL" --tsa-ca "$T/tsa/ca.pem"
 curl -sS -H "$(auth "$ADMIN")" "$URL/v1/tsa/root.pem" >"$T/root.pem"
 cmp -s "$T/root.pem" "$T/tsa/ca.pem" || fail "/v1/tsa/root.pem is not the --tsa-ca file"
 
-head -c 50000 /dev/urandom >"$T/a.bin"
+t_noise 50000 "$T/a.bin"
 SHA=$(sha256sum "$T/a.bin" | cut -d' ' -f1)
 ID=$(t_put "$ADMIN" "$T/a.bin" cam-43)
 t_wait_200 "$URL/v1/evidence/$ID/timestamp" "$T/a.tsr" 20
@@ -51,7 +51,7 @@ assert_eq 1.3.6.1.4.1.99999.1.1 "$(jq -r '.events[1].event.policy' <<<"$BODY")" 
 assert_eq "$SHA" "$(jq -r '.events[1].event.sha256' <<<"$BODY")" "the event's sha256"
 
 # A second upload: another serial from the same TSA.
-head -c 50001 /dev/urandom >"$T/b.bin"
+t_noise 50001 "$T/b.bin"
 ID2=$(t_put "$ADMIN" "$T/b.bin" cam-43)
 t_wait_200 "$URL/v1/evidence/$ID2/timestamp" "$T/b.tsr" 20
 out=$(openssl ts -verify -data "$T/b.bin" -in "$T/b.tsr" -CAfile "$T/tsa/ca.pem" 2>&1) || true

@@ -16,7 +16,7 @@ t_start_server --tsa-url "$TURL" --tsa-ca "$T/tsa/ca.pem" --tsa-timeout 2 --stam
 IDS=()
 declare -A SHA
 for i in 1 2 3; do
-  head -c $((3000 * i)) /dev/urandom >"$T/f$i"
+  t_noise $((3000 * i)) "$T/f$i"
   id=$(t_put "$ADMIN" "$T/f$i" cam-44)
   IDS+=("$id")
   SHA[$id]=$(sha256sum "$T/f$i" | cut -d' ' -f1)

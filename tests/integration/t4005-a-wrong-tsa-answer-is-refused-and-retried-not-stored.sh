@@ -12,7 +12,7 @@ t_tsa_pki "$T/wrong" "Unrelated TSA" # only its CA is used
 t_tsa_start "$T/tsa" 0
 t_start_server --tsa-url "$TSA_URL" --tsa-ca "$T/wrong/ca.pem" --tsa-timeout 2 --stamp-retry-max 2
 
-head -c 40000 /dev/urandom >"$T/a.bin"
+t_noise 40000 "$T/a.bin"
 SHA=$(sha256sum "$T/a.bin" | cut -d' ' -f1)
 ID=$(t_put "$ADMIN" "$T/a.bin" cam-45)
 

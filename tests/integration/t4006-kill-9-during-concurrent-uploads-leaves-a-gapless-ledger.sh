@@ -11,7 +11,7 @@
 t_start_server
 PUB=$(curl -sS -H "$(auth "$ADMIN")" "$URL/v1/ledger/key" | jq -r .public_key)
 for i in 1 2 3; do
-  head -c 1000 /dev/urandom >"$T/pre$i"
+  t_noise 1000 "$T/pre$i"
   t_put "$ADMIN" "$T/pre$i" cam-46 >/dev/null
 done
 STH0=$(t_sth_at_least 4)
@@ -21,7 +21,7 @@ mkdir -p "$T/w"
 writer() { # K: each acknowledged upload goes to $T/w/K.acked as "ID SHA256"
   local f="$T/w/$1.bin" h="$T/w/$1.h" st id
   while :; do
-    head -c $((100 + RANDOM % 4000)) /dev/urandom >"$f"
+    t_noise $((100 + RANDOM % 4000)) "$f"
     st=$(curl -sS -m 10 -o /dev/null -D "$h" -w '%{http_code}' -X POST -H 'Tus-Resumable: 1.0.0' \
       -H 'Content-Type: application/offset+octet-stream' -H "Authorization: Bearer $ADMIN" \
       -H "Upload-Length: $(stat -c %s "$f")" -H "Upload-Metadata: device_id $(b64 "cam-w$1")" \

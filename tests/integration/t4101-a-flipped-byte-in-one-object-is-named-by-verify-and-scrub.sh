@@ -14,7 +14,7 @@ REC=$(t_token recorder --device cam-4101)
 ids=()
 shas=()
 for i in 1 2 3; do
-  head -c $((60000 + i)) /dev/urandom >"$T/f$i.bin"
+  t_noise $((60000 + i)) "$T/f$i.bin"
   ids+=("$(t_put "$REC" "$T/f$i.bin" cam-4101)")
   shas+=("$(sha256sum "$T/f$i.bin" | cut -d' ' -f1)")
 done

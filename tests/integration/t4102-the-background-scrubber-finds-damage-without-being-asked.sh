@@ -13,7 +13,7 @@ REC=$(t_token recorder --device cam-4102)
 ids=()
 shas=()
 for i in 1 2 3; do
-  head -c $((300000 + i)) /dev/urandom >"$T/f$i.bin"
+  t_noise $((300000 + i)) "$T/f$i.bin"
   ids+=("$(t_put "$REC" "$T/f$i.bin" cam-4102)")
   shas+=("$(sha256sum "$T/f$i.bin" | cut -d' ' -f1)")
 done

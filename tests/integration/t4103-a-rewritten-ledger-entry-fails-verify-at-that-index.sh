@@ -17,7 +17,7 @@ t_start_server --scrub-rate 0
 REC=$(t_token recorder --device cam-4103)
 ids=()
 for i in 1 2 3 4; do
-  head -c $((20000 + i)) /dev/urandom >"$T/f$i.bin"
+  t_noise $((20000 + i)) "$T/f$i.bin"
   ids+=("$(t_put "$REC" "$T/f$i.bin" cam-4103)")
 done
 for id in "${ids[@]}"; do t_wait_200 "$URL/v1/evidence/$id/timestamp" "$T/tok.tsr"; done

@@ -17,7 +17,7 @@ REC=$(t_token recorder --device cam-4104)
 ids=()
 shas=()
 for i in 1 2 3; do
-  head -c $((30000 + i)) /dev/urandom >"$T/f$i.bin"
+  t_noise $((30000 + i)) "$T/f$i.bin"
   ids+=("$(t_put "$REC" "$T/f$i.bin" cam-4104)")
   shas+=("$(sha256sum "$T/f$i.bin" | cut -d' ' -f1)")
 done

@@ -5,7 +5,7 @@
 # walk.
 . "$(dirname "$0")/lib.sh"
 t_start_server --scrub-rate 1048576 --scrub-idle 1
-head -c $((30 << 20)) /dev/urandom >"$T/big"
+t_noise $((30 << 20)) "$T/big"
 t_put "$ADMIN" "$T/big" cam-1 >/dev/null
 sleep 3 # the walk is now inside the object
 t0=$(date +%s)

@@ -33,7 +33,7 @@ proved() {
 }
 
 # ---- an original, first use: proved, and the key pinned ----------------------
-head -c 7000 /dev/urandom >"$T/a.bin"
+t_noise 7000 "$T/a.bin"
 SHA=$(sha256sum "$T/a.bin" | cut -d' ' -f1)
 ID=$(t_put "$REC" "$T/a.bin" cam-5100)
 rc=0

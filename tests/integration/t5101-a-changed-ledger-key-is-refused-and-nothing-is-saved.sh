@@ -28,7 +28,7 @@ OTHER=$(curl -sS -H "$(auth "$(cat "$T/other/var/admin.token")")" \
 assert_match '^custos/' "$OTHER" "the second server's vkey"
 [ "$OTHER" != "$VKEY" ] || fail "two servers have the same ledger key"
 
-head -c 3000 /dev/urandom >"$T/a.bin"
+t_noise 3000 "$T/a.bin"
 ID=$(t_put "$ADMIN" "$T/a.bin" cam-5101)
 
 # refused WHAT ARGS...: custos get ARGS... must exit 3 and leave nothing;

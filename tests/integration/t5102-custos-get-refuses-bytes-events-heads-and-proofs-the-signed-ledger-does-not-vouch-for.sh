@@ -22,7 +22,7 @@ t_start_server --scrub-rate 0
 export CUSTOS_TOKEN="$ADMIN"
 curl -sS -H "$(auth "$ADMIN")" "$URL/v1/ledger/key" | jq -r .vkey >"$T/ledger.vkey"
 
-head -c 20000 /dev/urandom >"$T/a.bin"
+t_noise 20000 "$T/a.bin"
 ID=$(t_put "$ADMIN" "$T/a.bin" cam-5102)
 SHA=$(sha256sum "$T/a.bin" | cut -d' ' -f1)
 IDX=$(curl -sS -H "$(auth "$ADMIN")" "$URL/v1/evidence/$ID/events" |

@@ -13,8 +13,8 @@
 t_start_server
 C=INC-6001
 x_case "$C" "Range case"
-head -c 3000000 /dev/urandom >"$T/a.bin"
-head -c 70000 /dev/urandom >"$T/b.bin"
+t_noise 3000000 "$T/a.bin"
+t_noise 70000 "$T/b.bin"
 E1=$(t_put "$ADMIN" "$T/a.bin" cam-1)
 E2=$(t_put "$ADMIN" "$T/b.bin" cam-1)
 x_link "$C" "$E1" "$E2"

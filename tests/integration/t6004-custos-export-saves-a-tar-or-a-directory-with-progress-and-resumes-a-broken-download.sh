@@ -18,7 +18,7 @@ REV=$(t_token reviewer --user rita)
 C=INC-6004
 x_case "$C" "CLI case"
 t_make_mp4 "$T/cam.mp4" 3
-head -c 2500000 /dev/urandom >"$T/big.bin"
+t_noise 2500000 "$T/big.bin"
 E1=$(t_put "$ADMIN" "$T/cam.mp4" cam-1)
 E2=$(t_put "$ADMIN" "$T/big.bin" cam-1)
 x_link "$C" "$E1" "$E2"

@@ -21,7 +21,7 @@ command -v ffmpeg >/dev/null || exit 77
 t_start_server
 A=(-H "$(auth "$ADMIN")")
 t_make_mp4 "$T/rec.mp4" 4
-head -c 30000 /dev/urandom >"$T/notes.bin"
+t_noise 30000 "$T/notes.bin"
 E1=$(t_push "$T/rec.mp4" cam-6050 --case case-6050)
 E2=$(t_push "$T/notes.bin" cam-6050 --case case-6050)
 t_rend_settle "$E1"

@@ -21,8 +21,8 @@ fi
 
 t_start_server
 A=(-H "$(auth "$ADMIN")")
-head -c 40000 /dev/urandom >"$T/one.bin"
-head -c 25000 /dev/urandom >"$T/two.bin"
+t_noise 40000 "$T/one.bin"
+t_noise 25000 "$T/two.bin"
 E1=$(t_push "$T/one.bin" cam-6051 --case case-6051)
 E2=$(t_push "$T/two.bin" cam-6051 --case case-6051)
 for e in "$E1" "$E2"; do t_wait_200 "$URL/v1/evidence/$e/timestamp" "$T/tok.tsr"; done

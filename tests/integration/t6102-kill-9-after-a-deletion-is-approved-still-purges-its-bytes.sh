@@ -9,7 +9,7 @@ LOU=$(t_token legal --user lou)
 LIZ=$(t_token legal --user liz)
 ids=() shas=()
 for i in 1 2 3 4 5 6; do
-  head -c 200000 /dev/urandom >"$T/f$i"
+  t_noise 200000 "$T/f$i"
   ids+=("$(t_put "$ADMIN" "$T/f$i" cam-1)")
   shas+=("$(sha256sum "$T/f$i" | cut -c1-64)")
 done
