@@ -377,9 +377,19 @@ int mio_decoder(AVCodecContext **dec, const AVStream *st, int threads) {
 
 void mio_progress(const mio_in *in, const AVStream *st, int64_t ts) {
   const media_ctl *ctl = in->io.ctl;
-  if (!ctl || !ctl->progress || ts == AV_NOPTS_VALUE || in->ic->duration <= 0) return;
-  int64_t start = in->ic->start_time == AV_NOPTS_VALUE ? 0 : in->ic->start_time;
-  double f = (double)(av_rescale_q(ts, st->time_base, AV_TIME_BASE_Q) - start) / (double)in->ic->duration;
+  double f;
+  if (!ctl || !ctl->progress) return;
+  if (in->ic->duration > 0) {
+    if (ts == AV_NOPTS_VALUE) return;
+    int64_t start = in->ic->start_time == AV_NOPTS_VALUE ? 0 : in->ic->start_time;
+    f = (double)(av_rescale_q(ts, st->time_base, AV_TIME_BASE_Q) - start) / (double)in->ic->duration;
+  } else if (in->io.size > 0 && in->ic->pb) {
+    /* A raw stream states no length and its packets carry no times: how far
+     * into the file the reading is stands for how far the job is. */
+    f = (double)avio_tell(in->ic->pb) / (double)in->io.size;
+  } else {
+    return;
+  }
   ctl->progress(ctl->progress_ud, f < 0 ? 0 : f > 1 ? 1 : f);
 }
 

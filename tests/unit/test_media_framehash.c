@@ -610,11 +610,18 @@ static void test_media_framehash__raw_streams_without_timestamps(void **state) {
     int frames;
   } raw[] = {{"raw_bf.h264", 90}, {"raw.h264", 90}, {"raw.hevc", 50}};
   for (size_t i = 0; i < sizeof raw / sizeof *raw; i++) {
-    fh_result *r = hash_both(raw[i].file, NULL);
+    progress_seen seen = {0};
+    media_ctl ctl = {.deadline_us = cu_mono_us() + 60LL * 1000000, .progress = on_progress,
+                     .progress_ud = &seen};
+    fh_result *r = hash_both(raw[i].file, &ctl);
     assert_int_equal(count_lines(r->ours, "0, "), raw[i].frames);
     assert_int_equal(r->rows[0].pts, 0);
     assert_int_equal(r->rows[r->nrows - 1].pts, raw[i].frames - 1);
     assert_no_decode_errors(r->rep);
+    /* No duration and no times: the progress is the share of bytes read. */
+    assert_true(seen.calls > 0);
+    assert_true(seen.min >= 0.0 && seen.max <= 1.0);
+    assert_true(seen.max > 0.5);
     free_pending();
   }
 }
