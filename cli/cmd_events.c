@@ -29,7 +29,7 @@ static const struct {
   const char *fields[8];
 } details[] = {
     {"ingested", {"sha256", "size", "filename", "device_id", "officer_id", "case_id"}},
-    {"probed", {"status", "container", "duration_s", "damaged", "reason"}},
+    {"probed", {"status", "container", "duration_s", "duration_from", "damaged", "reason"}},
     {"rendition", {"kind", "sha256", "size", "reused_from"}},
     {"timestamped", {"tsa", "gen_time", "serial"}},
     {"quarantined", {"sha256", "client_sha256", "size", "filename", "device_id"}},

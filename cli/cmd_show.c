@@ -77,7 +77,9 @@ int cmd_show(int argc, char **argv) {
     line("  reason", cu_json_str(m, "reason"));
     line("  container", cu_json_str(m, "container"));
     json_t *d = json_object_get(m, "duration_s");
-    if (json_is_number(d)) printf("%-14s %.3f s\n", "  duration", json_number_value(d));
+    if (json_is_number(d))
+      printf("%-14s %.3f s%s\n", "  duration", json_number_value(d),
+             json_object_get(m, "duration_from") ? " (counted: the container states none)" : "");
     line("  created", cu_json_str(m, "creation_time"));
     line("  make", cu_json_str(m, "make"));
     line("  model", cu_json_str(m, "model"));

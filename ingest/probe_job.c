@@ -41,7 +41,8 @@ int probe_job_run(void *ud, const char *job_id, const json_t *job) {
     cu_json_set_str(ev, "type", "probed");
     cu_json_set_str(ev, "evidence", evid);
     cu_json_set_str(ev, "sha256", sha);
-    static const char *const copied[] = {"status", "reason", "damaged", "container", "duration_s"};
+    static const char *const copied[] = {"status", "reason", "damaged", "container", "duration_s",
+                                         "duration_from"};
     for (size_t i = 0; i < sizeof copied / sizeof *copied; i++) {
       json_t *v = json_object_get(media, copied[i]);
       if (v) json_object_set(ev, copied[i], v);

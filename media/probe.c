@@ -225,6 +225,62 @@ static void describe(json_t *res, const AVFormatContext *ic) {
   lift_first(res, "location", ic->metadata, location_tags);
 }
 
+/* The length of a recording whose container states none (a raw H.264 or
+ * HEVC stream, an MJPEG camera stream, Matroska written live): the packets
+ * are read to the end. A stream whose packets all carry times spans its
+ * first to its last; in one without (a raw stream), libavformat gives each
+ * packet its duration from the frame rate, and those are summed. The longest
+ * stream is the recording's length. Reading is cheap next to decoding, but
+ * the file is read whole, so past soft_deadline the length is left out
+ * rather than guessed; a read error leaves it out too. Still images have no
+ * length. */
+typedef struct {
+  int64_t sum, first, end;
+  bool untimed;
+} extent;
+
+static void count_duration(json_t *res, mio_in *in, const char *path, int64_t soft_deadline) {
+  AVFormatContext *ic = in->ic;
+  if (ic->duration != AV_NOPTS_VALUE || mio_still_image(in, path)) return;
+  extent *x = calloc(ic->nb_streams, sizeof *x);
+  AVPacket *p = av_packet_alloc();
+  bool whole = false;
+  for (unsigned i = 0; x && i < ic->nb_streams; i++) x[i].first = x[i].end = AV_NOPTS_VALUE;
+  while (x && p && cu_mono_us() < soft_deadline) {
+    int err = av_read_frame(ic, p);
+    if (err == AVERROR_EOF) {
+      whole = true;
+      break;
+    }
+    if (err == AVERROR(EAGAIN)) continue;
+    if (err < 0) break;
+    if (p->stream_index >= 0 && (unsigned)p->stream_index < ic->nb_streams) {
+      extent *e = &x[p->stream_index];
+      int64_t d = p->duration > 0 ? p->duration : 0;
+      e->sum += d;
+      if (p->pts == AV_NOPTS_VALUE) e->untimed = true;
+      else {
+        if (e->first == AV_NOPTS_VALUE || p->pts < e->first) e->first = p->pts;
+        if (e->end == AV_NOPTS_VALUE || p->pts + d > e->end) e->end = p->pts + d;
+      }
+    }
+    av_packet_unref(p);
+  }
+  double longest = 0;
+  for (unsigned i = 0; whole && i < ic->nb_streams; i++) {
+    enum AVMediaType t = ic->streams[i]->codecpar->codec_type;
+    int64_t ticks = x[i].untimed || x[i].first == AV_NOPTS_VALUE ? x[i].sum : x[i].end - x[i].first;
+    double d = (double)ticks * av_q2d(ic->streams[i]->time_base);
+    if ((t == AVMEDIA_TYPE_VIDEO || t == AVMEDIA_TYPE_AUDIO) && d > longest) longest = d;
+  }
+  if (whole && longest > 0 && !mio_own_failure(&in->io, "counting")) {
+    jset(res, "duration_s", json_real(longest));
+    jset(res, "duration_from", json_string("packets"));
+  }
+  av_packet_free(&p);
+  free(x);
+}
+
 int media_probe(const char *path, int timeout_sec, json_t **out) {
   mio_in in;
   json_t *res = NULL;
@@ -255,6 +311,7 @@ int media_probe(const char *path, int timeout_sec, json_t **out) {
     goto done;
   }
   describe(res, in.ic);
+  count_duration(res, &in, path, cu_mono_us() + (deadline - cu_mono_us()) / 2);
 
 done:
   mio_close(&in);

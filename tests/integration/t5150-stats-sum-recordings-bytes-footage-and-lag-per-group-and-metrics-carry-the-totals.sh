@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # t5150: GET /v1/stats and `custos stats` sum the pushed recordings per
 # device and per UTC day: recordings, bytes equal to the files' sizes, hours
-# of footage once probed, the ingest lag from recorded_at to arrival; bad
+# of footage once probed (a raw H.264 stream's counted from its packets, as
+# it has no container to state it), the ingest lag from recorded_at to arrival; bad
 # parameters are 400, reviewers 403; /metrics carries the totals, and they
 # survive a restart.
 . "$(dirname "$0")/lib.sh"
@@ -24,8 +25,9 @@ near() {
 
 t_make_mp4 "$T/a.mp4" 2
 t_make_mp4 "$T/b.mp4" 3
-t_make_mp4 "$T/c.mp4" 1
-sa=$(stat -c %s "$T/a.mp4") sb=$(stat -c %s "$T/b.mp4") sc=$(stat -c %s "$T/c.mp4")
+# As CCTV recorders export: no container, no times, B-frames.
+ffmpeg -v error -f lavfi -i testsrc=size=160x120:rate=25:duration=1 -c:v libx264 -bf 2 -f h264 "$T/c.h264"
+sa=$(stat -c %s "$T/a.mp4") sb=$(stat -c %s "$T/b.mp4") sc=$(stat -c %s "$T/c.h264")
 
 now=$(date -u +%s)
 ra=$(date -u -d "@$((now - 3 * 3600))" +%Y-%m-%dT%H:%M:%SZ) # 3 hours before arrival
@@ -36,11 +38,14 @@ LEGAL=$(t_token legal --user lou)
 REVIEWER=$(t_token reviewer --user rita)
 ea=$(t_push "$T/a.mp4" dev-a --officer off-1 --recorded-at "$ra")
 eb=$(t_push "$T/b.mp4" dev-a --officer off-2 --recorded-at "$rb")
-ec=$(t_push "$T/c.mp4" dev-b --officer off-1 --recorded-at "$rc")
+ec=$(t_push "$T/c.h264" dev-b --officer off-1 --recorded-at "$rc")
 for e in "$ea" "$eb" "$ec"; do probed "$e"; done
 dur() { curl -sS -H "$(auth "$ADMIN")" "$URL/v1/evidence/$1" | jq '.media.duration_s'; }
 da=$(dur "$ea") db=$(dur "$eb") dc=$(dur "$ec")
 near 2 "$da" 0.2 "a.mp4's probed duration"
+near 1 "$dc" 1e-9 "c.h264's counted duration (25 frames at 25 a second)"
+assert_eq packets "$(curl -sS -H "$(auth "$ADMIN")" "$URL/v1/evidence/$ec" | jq -r .media.duration_from)" \
+  "where c.h264's duration comes from"
 
 # By device, as legal.
 call -H "$(auth "$LEGAL")" "$URL/v1/stats?by=device"
@@ -83,7 +88,7 @@ export CUSTOS_SERVER="$URL" CUSTOS_TOKEN="$LEGAL"
 want=$(printf '%s\n' 2026-01-01 "${ra:0:10}" "${rb:0:10}" | sort -u | tr '\n' ' ' | sed 's/ $//')
 assert_eq "$want" "$(jq -r '[.groups[].key] | join(" ")' "$T/day.json")" "day groups"
 assert_eq "1:$sc" "$(jq -r '.groups[] | select(.key == "2026-01-01") | "\(.recordings):\(.bytes)"' "$T/day.json")" \
-  "c.mp4, recorded 2026-01-02T00:15+01:00, is on 2026-01-01 UTC"
+  "c.h264, recorded 2026-01-02T00:15+01:00, is on 2026-01-01 UTC"
 assert_eq 3 "$(jq '[.groups[].recordings] | add' "$T/day.json")" "recordings over the days"
 "$CUSTOS" stats --by device >"$T/table.txt" || fail "custos stats --by device failed"
 assert_match 'DEVICE +RECORDINGS +HOURS +SIZE +LAG P50 +LAG P95 +LAG MAX +FAILED' "$(head -n 1 "$T/table.txt")" \

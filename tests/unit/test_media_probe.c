@@ -140,7 +140,15 @@ static int make_fixtures(void) {
   const char *avi[] = {"-f", "lavfi", "-i", "testsrc=size=160x120:rate=10:duration=1",
                        "-c:v", "mjpeg", "-pix_fmt", "yuvj420p", fx("clip.avi"), NULL};
 
+  /* No container, no times: a raw stream as CCTV recorders export it, with
+   * B-frames; and Matroska written live, which states no length. */
+  const char *raw[] = {"-f", "lavfi", "-i", "testsrc=size=160x120:rate=30:duration=2", "-c:v",
+                       "libx264", "-bf", "2", "-f", "h264", fx("raw.h264"), NULL};
+  const char *live[] = {"-f", "lavfi", "-i", "testsrc=size=160x120:rate=30:duration=2", "-c:v",
+                        "libx264", "-live", "1", "-f", "matroska", fx("live.mkv"), NULL};
+
   if (run_ffmpeg(mp4) || run_ffmpeg(rotated) || run_ffmpeg(wav) || run_ffmpeg(avi)) return -1;
+  if (run_ffmpeg(raw) || run_ffmpeg(live) || make_picture_fixtures()) return -1;
   if (make_tags_mkv() || make_crowded_mkv() || make_many_mkv()) return -1;
   /* Written without faststart, so moov is at the end and not in the 30%. */
   if (copy_prefix(fx("main.mp4"), fx("truncated.mp4"), 30)) return -1;
@@ -267,6 +275,35 @@ static void test_media_probe__mjpeg_avi(void **state) {
   assert_int_equal(num(v, "width"), 160);
   assert_int_equal(num(v, "height"), 120);
   assert_string_equal(str(v, "frame_rate"), "10/1");
+  json_decref(res);
+}
+
+/* Where the container states no length, the packets are counted: 60
+ * frames at 30 a second, 10 camera pictures at the 25 a second libavformat
+ * gives jpeg_pipe. A photo has no length; a stated length is not counted. */
+static void test_media_probe__a_length_no_container_states_is_counted(void **state) {
+  static const struct {
+    const char *file, *container;
+    double seconds;
+  } counted[] = {{"raw.h264", "h264", 2.0}, {"live.mkv", "matroska,webm", 2.0},
+                 {"camera.mjpeg", "jpeg_pipe", 0.4}};
+  for (size_t i = 0; i < sizeof counted / sizeof counted[0]; i++) {
+    json_t *res = probe(counted[i].file);
+    assert_string_equal(str(res, "status"), "ok");
+    assert_string_equal(str(res, "container"), counted[i].container);
+    if (fabs(real(res, "duration_s") - counted[i].seconds) > 1e-9)
+      fail_msg("%s: duration_s %.9f, want %.9f", counted[i].file, real(res, "duration_s"),
+               counted[i].seconds);
+    assert_string_equal(str(res, "duration_from"), "packets");
+    json_decref(res);
+  }
+  json_t *res = probe("photo.jpg");
+  assert_string_equal(str(res, "status"), "ok");
+  assert_null(json_object_get(res, "duration_s"));
+  json_decref(res);
+  res = probe("main.mp4");
+  assert_true(fabs(real(res, "duration_s") - 1.0) < 0.05);
+  assert_null(json_object_get(res, "duration_from"));
   json_decref(res);
 }
 
@@ -474,6 +511,7 @@ int main(void) {
       cmocka_unit_test(test_media_probe__rotation_from_display_matrix),
       cmocka_unit_test(test_media_probe__pcm_wav),
       cmocka_unit_test(test_media_probe__mjpeg_avi),
+      cmocka_unit_test(test_media_probe__a_length_no_container_states_is_counted),
       cmocka_unit_test(test_media_probe__text_file_is_unparseable),
       cmocka_unit_test(test_media_probe__empty_file_is_unparseable),
       cmocka_unit_test(test_media_probe__no_identifiable_stream),
