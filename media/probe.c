@@ -235,8 +235,9 @@ static void describe(json_t *res, const AVFormatContext *ic) {
  * rather than guessed; a read error leaves it out too. Still images have no
  * length. */
 typedef struct {
-  int64_t sum, first, end;
-  bool untimed;
+  double sum, first, end; /* in the stream's time base; doubles, as hostile
+                           * times must not overflow */
+  bool untimed, timed;
 } extent;
 
 static void count_duration(json_t *res, mio_in *in, const char *path, int64_t soft_deadline) {
@@ -245,7 +246,6 @@ static void count_duration(json_t *res, mio_in *in, const char *path, int64_t so
   extent *x = calloc(ic->nb_streams, sizeof *x);
   AVPacket *p = av_packet_alloc();
   bool whole = false;
-  for (unsigned i = 0; x && i < ic->nb_streams; i++) x[i].first = x[i].end = AV_NOPTS_VALUE;
   while (x && p && cu_mono_us() < soft_deadline) {
     int err = av_read_frame(ic, p);
     if (err == AVERROR_EOF) {
@@ -256,24 +256,28 @@ static void count_duration(json_t *res, mio_in *in, const char *path, int64_t so
     if (err < 0) break;
     if (p->stream_index >= 0 && (unsigned)p->stream_index < ic->nb_streams) {
       extent *e = &x[p->stream_index];
-      int64_t d = p->duration > 0 ? p->duration : 0;
+      double d = p->duration > 0 ? (double)p->duration : 0, t = (double)p->pts;
       e->sum += d;
-      if (p->pts == AV_NOPTS_VALUE) e->untimed = true;
-      else {
-        if (e->first == AV_NOPTS_VALUE || p->pts < e->first) e->first = p->pts;
-        if (e->end == AV_NOPTS_VALUE || p->pts + d > e->end) e->end = p->pts + d;
+      if (p->pts == AV_NOPTS_VALUE) {
+        e->untimed = true;
+      } else if (!e->timed) {
+        e->timed = true, e->first = t, e->end = t + d;
+      } else {
+        if (t < e->first) e->first = t;
+        if (t + d > e->end) e->end = t + d;
       }
     }
     av_packet_unref(p);
   }
   double longest = 0;
   for (unsigned i = 0; whole && i < ic->nb_streams; i++) {
-    enum AVMediaType t = ic->streams[i]->codecpar->codec_type;
-    int64_t ticks = x[i].untimed || x[i].first == AV_NOPTS_VALUE ? x[i].sum : x[i].end - x[i].first;
-    double d = (double)ticks * av_q2d(ic->streams[i]->time_base);
-    if ((t == AVMEDIA_TYPE_VIDEO || t == AVMEDIA_TYPE_AUDIO) && d > longest) longest = d;
+    enum AVMediaType type = ic->streams[i]->codecpar->codec_type;
+    double ticks = x[i].untimed || !x[i].timed ? x[i].sum : x[i].end - x[i].first;
+    double d = ticks * av_q2d(ic->streams[i]->time_base);
+    if ((type == AVMEDIA_TYPE_VIDEO || type == AVMEDIA_TYPE_AUDIO) && d > longest) longest = d;
   }
-  if (whole && longest > 0 && !mio_own_failure(&in->io, "counting")) {
+  /* Past 30 000 years is a damaged stream's times, not a length. */
+  if (whole && longest > 0 && longest < 1e12) {
     jset(res, "duration_s", json_real(longest));
     jset(res, "duration_from", json_string("packets"));
   }
