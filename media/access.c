@@ -123,13 +123,11 @@ static bool usable_tb(AVRational tb) {
   return tb.num == 1 && tb.den >= ACCESS_TB_MIN_DEN && tb.den <= ACCESS_TB_MAX_DEN;
 }
 
-static void progress(job *j, const AVStream *st, const AVPacket *pkt) {
-  int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
+static void progress(job *j, const AVPacket *pkt) {
   int64_t now = cu_mono_us();
-  if (ts == AV_NOPTS_VALUE) return;
   if (j->last_progress_us && now - j->last_progress_us < ACCESS_PROGRESS_US) return;
   j->last_progress_us = now;
-  mio_progress(&j->in, st, ts);
+  mio_progress(&j->in, pkt);
 }
 
 /* The first stream of a type that libavcodec can decode. Cover art is a
@@ -553,7 +551,7 @@ int media_access(const char *src, const char *dst, const media_access_opts *opts
                : j->pkt->stream_index == j->a.index ? &j->a
                                                     : NULL;
     if (t) {
-      progress(j, t->ist, j->pkt);
+      progress(j, j->pkt);
       rc = decode(j, t, j->pkt);
     }
     av_packet_unref(j->pkt);

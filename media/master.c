@@ -441,7 +441,7 @@ static int write_master(mctx *c) {
       continue;
     }
     AVStream *st = c->in.ic->streams[i];
-    mio_progress(&c->in, st, p->dts != AV_NOPTS_VALUE ? p->dts : p->pts);
+    mio_progress(&c->in, p);
     mdec_errors_packet(&c->derr, c->in.ic, p);
     even_out(c, p);
     /* A packet without a dts (a raw H.264 stream has none) goes where

@@ -376,8 +376,7 @@ int mdec_run(mdec *d) {
       av_packet_unref(pkt);
       continue;
     }
-    AVStream *st = ic->streams[s];
-    mio_progress(d->in, st, pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts);
+    mio_progress(d->in, pkt);
     mdec_ts_apply(&d->ts, ic, pkt);
     mdec_ts_clock_in(&d->ts, ic, d->dec[s], pkt);
     mdec_errors_packet(&d->err, ic, pkt);

@@ -378,7 +378,7 @@ static int read_loop(par *p, AVPacket *pkt, AVFrame *f, item **final) {
       av_packet_unref(pkt);
       continue;
     }
-    mio_progress(d->in, ic->streams[s], pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts);
+    mio_progress(d->in, pkt);
     mdec_ts_apply(&d->ts, ic, pkt);
     if (pkt->flags & AV_PKT_FLAG_CORRUPT) return MDEC_AGAIN;
     item *it = calloc(1, sizeof *it);

@@ -375,18 +375,23 @@ int mio_decoder(AVCodecContext **dec, const AVStream *st, int threads) {
   return 0;
 }
 
-void mio_progress(const mio_in *in, const AVStream *st, int64_t ts) {
+void mio_progress(const mio_in *in, const AVPacket *pkt) {
   const media_ctl *ctl = in->io.ctl;
   double f;
-  if (!ctl || !ctl->progress) return;
+  if (!ctl || !ctl->progress || pkt->stream_index < 0 ||
+      (unsigned)pkt->stream_index >= in->ic->nb_streams)
+    return;
+  int64_t ts = pkt->dts != AV_NOPTS_VALUE ? pkt->dts : pkt->pts;
   if (in->ic->duration > 0) {
     if (ts == AV_NOPTS_VALUE) return;
     int64_t start = in->ic->start_time == AV_NOPTS_VALUE ? 0 : in->ic->start_time;
-    f = (double)(av_rescale_q(ts, st->time_base, AV_TIME_BASE_Q) - start) / (double)in->ic->duration;
-  } else if (in->io.size > 0 && in->ic->pb) {
-    /* A raw stream states no length and its packets carry no times: how far
-     * into the file the reading is stands for how far the job is. */
-    f = (double)avio_tell(in->ic->pb) / (double)in->io.size;
+    AVRational tb = in->ic->streams[pkt->stream_index]->time_base;
+    f = (double)(av_rescale_q(ts, tb, AV_TIME_BASE_Q) - start) / (double)in->ic->duration;
+  } else if (pkt->pos >= 0 && in->io.size > 0) {
+    /* A raw stream states no length and its packets carry no times: where
+     * in the file the packet lies stands for how far the job is. (Not the
+     * read position: opening reads up to 32 MiB ahead.) */
+    f = (double)pkt->pos / (double)in->io.size;
   } else {
     return;
   }

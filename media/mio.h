@@ -101,9 +101,9 @@ int mio_out_close(AVFormatContext **oc, bool failed);
  * parameters; CU_EUNSUPPORTED when libavcodec has none for it. */
 int mio_decoder(AVCodecContext **dec, const AVStream *st, int threads);
 
-/* The progress share of a timestamp within the input's duration (of the
- * bytes read, for a raw stream, which states no duration). */
-void mio_progress(const mio_in *in, const AVStream *st, int64_t ts);
+/* The progress share of a packet's time within the input's duration (of
+ * its place in the file, for a raw stream, which states no duration). */
+void mio_progress(const mio_in *in, const AVPacket *pkt);
 
 /* Encoders for the MP4s a browser plays (access copies, exact clips). */
 

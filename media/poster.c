@@ -224,12 +224,10 @@ int media_poster(const char *src, const char *dst, int max_side, const media_ctl
   while (!p.chosen->buf[0] && !mio_stopped(&in.io)) {
     if (av_read_frame(in.ic, pkt) < 0) break; /* the end, damage, or ours (below) */
     if (pkt->stream_index == vi) {
-      int64_t ts = pkt->pts != AV_NOPTS_VALUE ? pkt->pts : pkt->dts;
       int64_t now = cu_mono_us();
-      if (ts != AV_NOPTS_VALUE &&
-          (!last_progress_us || now - last_progress_us >= POSTER_PROGRESS_US)) {
+      if (!last_progress_us || now - last_progress_us >= POSTER_PROGRESS_US) {
         last_progress_us = now;
-        mio_progress(&in, st, ts);
+        mio_progress(&in, pkt);
       }
       rc = decode(dec, pkt, f, &p, at);
     }

@@ -91,13 +91,16 @@ static int make_fixtures(void) {
                             "aevalsrc=0.1*sin(2*PI*440*t)|0.1*sin(2*PI*550*t)|0.1*sin(2*PI*660*t)"
                             "|0|0.1*sin(2*PI*220*t)|0.1*sin(2*PI*330*t):s=44100:c=5.1:d=1",
                             "-c:a", "pcm_s16le", fx("surround.wav"), NULL};
+  /* No container, no times, as CCTV recorders export. */
+  const char *raw[] = {"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30:duration=2", "-c:v",
+                       "libx264", "-preset", "ultrafast", "-f", "h264", fx("raw.h264"), NULL};
   /* 192 kHz: a rate AAC cannot code. */
   const char *hirate[] = {"-f", "lavfi", "-i", "sine=frequency=440:sample_rate=192000:duration=0.5",
                           "-c:a", "pcm_s24le", fx("hirate.wav"), NULL};
 
   if (run_ffmpeg(mainf) || run_ffmpeg(big) || run_ffmpeg(shortf) || run_ffmpeg(quad) ||
       run_ffmpeg(rot90) || run_ffmpeg(rot180) || run_ffmpeg(rot270) || run_ffmpeg(vfr) ||
-      run_ffmpeg(odd) || run_ffmpeg(surround) || run_ffmpeg(hirate))
+      run_ffmpeg(odd) || run_ffmpeg(surround) || run_ffmpeg(hirate) || run_ffmpeg(raw))
     return -1;
   if (make_damaged() || make_truncated()) return -1;
   if (write_bytes(fx("notes.txt"), text, sizeof text - 1)) return -1;
@@ -471,7 +474,7 @@ static void test_media_access__truncated_mp4_is_corrupt(void **state) {
 
 typedef struct {
   atomic_int cancel;
-  int calls;
+  int calls, before_the_end;
   double last;
   bool out_of_range, cancel_on_first;
 } watch;
@@ -479,6 +482,7 @@ typedef struct {
 static void on_progress(void *ud, double f) {
   watch *w = ud;
   w->calls++;
+  if (f < 1.0) w->before_the_end++;
   if (f < 0 || f > 1) w->out_of_range = true;
   w->last = f;
   if (w->cancel_on_first) atomic_store(&w->cancel, 1);
@@ -492,6 +496,16 @@ static void test_media_access__progress(void **state) {
   assert_true(w.calls >= 2);
   assert_false(w.out_of_range);
   assert_true(w.last == 1.0);
+  json_decref(r);
+
+  /* A raw stream states no duration and its packets no times: the share of
+   * its bytes read is the progress. */
+  watch raw = {0};
+  ctl.progress_ud = &raw;
+  assert_int_equal(media_access(fx("raw.h264"), fx("progress-raw.mp4"), NULL, &ctl, &r), 0);
+  assert_true(raw.before_the_end >= 1);
+  assert_false(raw.out_of_range);
+  assert_true(raw.last == 1.0);
   json_decref(r);
 }
 
