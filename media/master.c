@@ -27,6 +27,7 @@
 #include <libavutil/intreadwrite.h>
 #include <libavutil/pixdesc.h>
 #include <libswresample/swresample.h>
+#include <libswscale/swscale.h>
 
 #include "err.h"
 #include "hex.h"
@@ -60,7 +61,9 @@ typedef struct {
   SwrContext *swr;
   int64_t next_apts; /* in the encoder's time base */
   int64_t last_dts;  /* in the output time base, for rising timestamps */
-  int dec_format;    /* the decoder's sample format when the encoder was set up */
+  int dec_format;    /* the decoder's sample or pixel format when the encoder was set up */
+  struct SwsContext *sws; /* FFV1 of another arrangement of the pixels */
+  AVFrame *arranged;
 } mstream;
 
 typedef struct {
@@ -94,12 +97,15 @@ static bool mkv_takes(const AVFormatContext *oc, enum AVCodecID id) {
   return id != AV_CODEC_ID_NONE && avformat_query_codec(oc->oformat, id, FF_COMPLIANCE_NORMAL) == 1;
 }
 
-static bool ffv1_takes(int pix_fmt) {
+/* The pixel format FFV1 keeps pix_fmt's pictures in: itself, or one that
+ * holds the same values arranged otherwise (RGB from PNG, QuickTime
+ * Animation or raw AVI as bgr0), which the check turns back. */
+static int ffv1_format(int pix_fmt) {
   const AVCodec *c = avcodec_find_encoder(AV_CODEC_ID_FFV1);
-  for (const enum AVPixelFormat *p = c ? c->pix_fmts : NULL; p && *p != AV_PIX_FMT_NONE; p++)
-    if (*p == pix_fmt) return true;
-  return false;
+  return c ? mio_same_values_in(c->pix_fmts, pix_fmt) : AV_PIX_FMT_NONE;
 }
+
+static bool ffv1_takes(int pix_fmt) { return ffv1_format(pix_fmt) != AV_PIX_FMT_NONE; }
 
 static bool flac_takes(int sample_fmt) {
   enum AVSampleFormat f = av_get_packed_sample_fmt((enum AVSampleFormat)sample_fmt);
@@ -173,7 +179,11 @@ static int open_ffv1(mctx *c, unsigned i, AVStream *ost) {
   const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_FFV1);
   AVCodecContext *e = s->enc = avcodec_alloc_context3(codec);
   if (!e) return cu_error(CU_EIO, "out of memory");
-  e->width = s->dec->width, e->height = s->dec->height, e->pix_fmt = s->dec->pix_fmt;
+  e->width = s->dec->width, e->height = s->dec->height;
+  s->dec_format = s->dec->pix_fmt;
+  e->pix_fmt = ffv1_format(s->dec->pix_fmt);
+  if (e->pix_fmt == AV_PIX_FMT_NONE) return cu_error(CU_EUNSUPPORTED, "FFV1 cannot hold %s pixels", av_get_pix_fmt_name(s->dec->pix_fmt));
+  if (e->pix_fmt != s->dec->pix_fmt && !(s->arranged = av_frame_alloc())) return cu_error(CU_EIO, "out of memory");
   e->sample_aspect_ratio = s->dec->sample_aspect_ratio;
   e->color_range = s->dec->color_range, e->color_primaries = s->dec->color_primaries;
   e->color_trc = s->dec->color_trc, e->colorspace = s->dec->colorspace;
@@ -347,11 +357,17 @@ static int flac_frames(mctx *c, mstream *s, bool last) {
 static int transcode_frame(mctx *c, mstream *s, AVFrame *f) {
   AVCodecContext *e = s->enc;
   if (s->act == ACT_FFV1) {
-    if (f->width != e->width || f->height != e->height || f->format != e->pix_fmt)
+    if (f->width != e->width || f->height != e->height || f->format != s->dec_format)
       return CHANGED_MIDSTREAM;
     f->pts = f->best_effort_timestamp;
     f->pict_type = AV_PICTURE_TYPE_NONE;
-    return encode(c, s, f);
+    if (!s->arranged) return encode(c, s, f);
+    AVFrame *o = s->arranged;
+    av_frame_unref(o);
+    o->width = e->width, o->height = e->height, o->format = e->pix_fmt;
+    if (av_frame_get_buffer(o, 0) < 0) return cu_error(CU_EIO, "out of memory");
+    int rc = mio_rearrange(&s->sws, f, o);
+    return rc ? rc : encode(c, s, o);
   }
   if (f->format != s->dec_format || f->sample_rate != e->sample_rate ||
       f->ch_layout.nb_channels != e->ch_layout.nb_channels)
@@ -704,8 +720,8 @@ static int check(const char *src, const char *dst, const int *map, int nmap, int
   checker k = {.wait_on = {-1, -1}};
   int64_t *priming = NULL;
   cside side[2] = {{.k = &k, .side = 0, .in.io.fd = -1}, {.k = &k, .side = 1, .in.io.fd = -1}};
-  bool *sel[2] = {NULL, NULL};
-  int *key[2] = {NULL, NULL};
+  bool *sel[2] = {NULL, NULL}, rearranged = false;
+  int *key[2] = {NULL, NULL}, *as_fmt = NULL;
   int rc = 0;
   pthread_mutex_init(&k.mu, NULL);
   pthread_cond_init(&k.cv, NULL);
@@ -721,10 +737,11 @@ static int check(const char *src, const char *dst, const int *map, int nmap, int
     goto done;
   }
   k.n = (int)side[1].in.ic->nb_streams;
-  if (!(k.cs = calloc((size_t)k.n + 1, sizeof *k.cs))) {
+  if (!(k.cs = calloc((size_t)k.n + 1, sizeof *k.cs)) || !(as_fmt = malloc(((size_t)k.n + 1) * sizeof *as_fmt))) {
     rc = cu_error(CU_EIO, "out of memory");
     goto done;
   }
+  for (int o = 0; o < k.n; o++) as_fmt[o] = -1;
   if (nmap > (int)side[0].in.ic->nb_streams) nmap = (int)side[0].in.ic->nb_streams;
   if (reference_complete(ref, side[0].in.ic, map, nmap)) side[0].ref = ref;
   for (int s = 0; s < 2; s++) {
@@ -751,6 +768,14 @@ static int check(const char *src, const char *dst, const int *map, int nmap, int
       goto done;
     }
     st->video = t == AVMEDIA_TYPE_VIDEO && !(ic->streams[i]->disposition & AV_DISPOSITION_ATTACHED_PIC);
+    /* FFV1 holding the original's pixels arranged otherwise (RGB as bgr0):
+     * each frame is turned back before it is hashed. Only an arrangement
+     * that loses nothing either way; any other difference is the check's to
+     * find. */
+    int want = ic->streams[i]->codecpar->format, got = side[1].in.ic->streams[o]->codecpar->format;
+    const enum AVPixelFormat only[] = {got, AV_PIX_FMT_NONE};
+    if (st->video && want >= 0 && got >= 0 && want != got && mio_same_values_in(only, want) == got)
+      as_fmt[o] = want, rearranged = true;
     st->audio = t == AVMEDIA_TYPE_AUDIO;
     if (!st->video && !st->audio) continue;
     sel[0][i] = sel[1][o] = true;
@@ -767,7 +792,8 @@ static int check(const char *src, const char *dst, const int *map, int nmap, int
   k.defer = parallel && side[0].ref;
   for (int s = 0; s < 2; s++)
     side[s].d = (mdec){.in = &side[s].in, .selected = sel[s], .threads = threads, .on_frame = check_audio,
-                       .on_video = check_video, .parallel = s == 1 && k.defer, .ud = &side[s]};
+                       .on_video = check_video, .parallel = s == 1 && k.defer && !rearranged,
+                       .as_pix_fmt = s == 1 && rearranged ? as_fmt : NULL, .ud = &side[s]};
   for (int s = 0; s < 2; s++) side[s].key = key[s];
   pthread_t t;
   if (pthread_create(&t, NULL, side_main, &side[0])) {
@@ -865,6 +891,7 @@ done:
     EVP_MD_CTX_free(k.cs[i].audio_skip);
   }
   free(k.cs);
+  free(as_fmt);
   free(priming);
   if (rc) {
     json_decref(*result);
@@ -898,6 +925,11 @@ static json_t *report_params(const mctx *c) {
     cu_json_set_str(o, "codec", avcodec_get_name(par->codec_id));
     cu_json_set_str(o, "action", action_name[s->act]);
     if (s->reason) cu_json_set_str(o, "reason", s->reason);
+    if (s->act == ACT_FFV1 && s->arranged) {
+      /* The same values in another arrangement; the check turns them back. */
+      cu_json_set_str(o, "pix_fmt", av_get_pix_fmt_name(s->enc->pix_fmt));
+      cu_json_set_str(o, "source_pix_fmt", av_get_pix_fmt_name(s->dec_format));
+    }
     json_array_append_new(streams, o);
     if (s->act == ACT_FFV1 && !json_object_get(p, "ffv1")) {
       json_t *f = json_object();
@@ -1013,6 +1045,9 @@ static int master_once(const char *src, const char *dst, const char *src_sha256,
     /* The encoders' and decoders' memory is not needed by the check. */
     avcodec_free_context(&c.s[i].dec);
     avcodec_free_context(&c.s[i].enc);
+    sws_freeContext(c.s[i].sws);
+    c.s[i].sws = NULL;
+    av_frame_free(&c.s[i].arranged);
   }
   json_t *chk = NULL;
   rc = media_check_lossless(src, dst, map, (int)c.n, c.threads, ref, ctl_in ? &check_ctl : NULL, &chk);
@@ -1025,6 +1060,8 @@ done:
   for (unsigned i = 0; c.s && i < c.n; i++) {
     avcodec_free_context(&c.s[i].dec);
     avcodec_free_context(&c.s[i].enc);
+    sws_freeContext(c.s[i].sws);
+    av_frame_free(&c.s[i].arranged);
     av_audio_fifo_free(c.s[i].fifo);
     swr_free(&c.s[i].swr);
   }

@@ -125,6 +125,13 @@ typedef struct {
   int segments;            /* out: how many segments, 0 if decoded in one pass */
   mdec_packet_fn on_packet;
   void *ud;
+  /* Per input stream, may be NULL: video frames are hashed as this pixel
+   * format (-1: as decoded), rearranged by mio_rearrange; a master's FFV1
+   * holding RGB as bgr0 is checked as the original's RGB. Not with
+   * parallel. */
+  const int *as_pix_fmt;
+  struct SwsContext **sws; /* per input stream, for as_pix_fmt */
+  AVFrame *arranged;
   AVCodecContext **dec;    /* per input stream, opened by mdec_open */
   mdec_errors err;
   bool draining;           /* the decoders are being drained at the end */

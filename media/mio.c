@@ -19,6 +19,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <libavutil/pixdesc.h>
 #include <libswscale/swscale.h>
 
 #include "err.h"
@@ -513,6 +514,32 @@ int mio_scale(mio_scaler *s, const AVFrame *f, AVFrame *out) {
   if ((err = av_frame_make_writable(out)) < 0) return mio_av_error(err, "cannot allocate a frame");
   if (sws_scale(s->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, out->data, out->linesize) <= 0)
     return 1;
+  return 0;
+}
+
+int mio_same_values_in(const enum AVPixelFormat *list, int fmt) {
+  const AVPixFmtDescriptor *d = av_pix_fmt_desc_get((enum AVPixelFormat)fmt);
+  if (!list || !d) return AV_PIX_FMT_NONE;
+  for (const enum AVPixelFormat *p = list; *p != AV_PIX_FMT_NONE; p++)
+    if (*p == fmt) return fmt;
+  int alpha = !!(d->flags & AV_PIX_FMT_FLAG_ALPHA), loss = 0;
+  enum AVPixelFormat best = avcodec_find_best_pix_fmt_of_list(list, (enum AVPixelFormat)fmt, alpha, &loss);
+  if (best == AV_PIX_FMT_NONE || loss || av_get_pix_fmt_loss((enum AVPixelFormat)fmt, best, alpha))
+    return AV_PIX_FMT_NONE;
+  return best;
+}
+
+int mio_rearrange(struct SwsContext **sws, const AVFrame *f, AVFrame *out) {
+  int err;
+  *sws = sws_getCachedContext(*sws, f->width, f->height, f->format, out->width, out->height,
+                              out->format, SWS_POINT | SWS_BITEXACT | SWS_ACCURATE_RND, NULL, NULL, NULL);
+  if (!*sws) return cu_error(CU_EIO, "swscale cannot rearrange %s as %s", av_get_pix_fmt_name(f->format),
+                             av_get_pix_fmt_name(out->format));
+  if ((err = av_frame_make_writable(out)) < 0) return mio_av_error(err, "cannot allocate a frame");
+  if (sws_scale(*sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, out->data, out->linesize) <= 0)
+    return cu_error(CU_EIO, "swscale failed to rearrange %s as %s", av_get_pix_fmt_name(f->format),
+                    av_get_pix_fmt_name(out->format));
+  if ((err = av_frame_copy_props(out, f)) < 0) return mio_av_error(err, "cannot copy a frame's properties");
   return 0;
 }
 

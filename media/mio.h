@@ -149,6 +149,17 @@ typedef struct {
 int mio_scale(mio_scaler *s, const AVFrame *f, AVFrame *out);
 void mio_scaler_free(mio_scaler *s);
 
+/* Of the pixel formats in list (AV_PIX_FMT_NONE ended), fmt itself, else
+ * the one that holds fmt's values exactly in another arrangement (rgb24 as
+ * bgr0, yuyv422 as yuv422p): libavutil counts no loss either way, so every
+ * frame can be turned back. AV_PIX_FMT_NONE if none does. */
+int mio_same_values_in(const enum AVPixelFormat *list, int fmt);
+/* Rearranges f into out (allocated, of f's size and another pixel format
+ * mio_same_values_in chose), with *sws made on first use: no scaling, no
+ * dithering. Also copies f's properties (pts, aspect ratio). 0 done, < 0
+ * an error. */
+int mio_rearrange(struct SwsContext **sws, const AVFrame *f, AVFrame *out);
+
 /* Copies the display matrix (rotation) of in to out, if it has one. */
 int mio_copy_display_matrix(const AVStream *in, AVStream *out);
 

@@ -320,13 +320,17 @@ static inline int cat2(const char *a, const char *b, const char *out) {
 
 /* Pictures an image demuxer reads: photo.jpg (one), stereo.jpg (an MPO-like
  * pair of one size), mpf.jpg (a picture and two smaller previews, as MPF
- * appends them), all photos; and camera.mjpeg, ten JPEGs of one size one
- * after another as an IP camera streams them, which is video. */
+ * appends them) and photo.png, all photos; and camera.mjpeg and camera.png,
+ * ten pictures of one size one after another as an IP camera streams them,
+ * which are video. */
 static inline int make_picture_fixtures(void) {
   int rc = ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240", "-frames:v", "1", fx("photo.jpg"), NULL);
   rc |= ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120", "-frames:v", "1", fx("preview.jpg"), NULL);
   rc |= ffmpeg("-f", "lavfi", "-i", "testsrc2=size=320x240:rate=10", "-frames:v", "10", "-f", "mjpeg",
                fx("camera.mjpeg"), NULL);
+  rc |= ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120", "-frames:v", "1", fx("photo.png"), NULL);
+  rc |= ffmpeg("-f", "lavfi", "-i", "testsrc2=size=160x120:rate=10", "-frames:v", "10", "-c:v", "png",
+               "-f", "image2pipe", fx("camera.png"), NULL);
   if (rc || cat2(fx("photo.jpg"), fx("photo.jpg"), fx("stereo.jpg")) ||
       cat2(fx("photo.jpg"), fx("preview.jpg"), fx("mpf2.jpg")) ||
       cat2(fx("mpf2.jpg"), fx("preview.jpg"), fx("mpf.jpg")))

@@ -449,18 +449,22 @@ static void test_media_access__not_media_is_unsupported(void **state) {
 /* A photo needs no access copy; an MJPEG stream (JPEGs of one size one
  * after another) gets one, every picture in it. */
 static void test_media_access__photos_and_an_mjpeg_stream(void **state) {
-  const char *photos[] = {"photo.jpg", "stereo.jpg", "mpf.jpg"};
+  const char *photos[] = {"photo.jpg", "stereo.jpg", "mpf.jpg", "photo.png"};
   for (size_t i = 0; i < sizeof photos / sizeof *photos; i++) {
     json_t *r = NULL;
     assert_int_equal(media_access(fx(photos[i]), fx("never.mp4"), NULL, NULL, &r), CU_EUNSUPPORTED);
     assert_non_null(strstr(cu_errmsg(), "still image"));
     assert_null(r);
   }
-  json_t *r = access_ok("camera.mjpeg", "camera-access.mp4", NULL);
-  assert_int_equal(num(r, "video_frames"), 10);
-  assert_faststart(fx("camera-access.mp4"), "isom");
-  assert_decodes_clean(fx("camera-access.mp4"));
-  json_decref(r);
+  static const char *const streams[][2] = {{"camera.mjpeg", "camera-access.mp4"},
+                                           {"camera.png", "camera-png-access.mp4"}};
+  for (size_t i = 0; i < sizeof streams / sizeof *streams; i++) {
+    json_t *r = access_ok(streams[i][0], streams[i][1], NULL);
+    assert_int_equal(num(r, "video_frames"), 10);
+    assert_faststart(fx(streams[i][1]), "isom");
+    assert_decodes_clean(fx(streams[i][1]));
+    json_decref(r);
+  }
 }
 
 static void test_media_access__truncated_mp4_is_corrupt(void **state) {
