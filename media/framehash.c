@@ -301,10 +301,9 @@ static int on_audio(void *ud, int stream, AVFrame *f) {
     s->sample_rate = f->sample_rate;
     s->tb = (AVRational){1, f->sample_rate};
     av_channel_layout_uninit(&s->layout);
-    if (f->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
-      av_channel_layout_default(&s->layout, f->ch_layout.nb_channels);
-    else if (av_channel_layout_copy(&s->layout, &f->ch_layout) < 0)
-      return cu_error(CU_EIO, "out of memory");
+    /* As the frame says, unspecified too ("1 channels"): ffmpeg's guess
+     * was made once, before the decoder opened (mio_decoder). */
+    if (av_channel_layout_copy(&s->layout, &f->ch_layout) < 0) return cu_error(CU_EIO, "out of memory");
   }
   int rc = audio_frame(c, s, f);
   return rc ? rc : merge(c, false);
@@ -400,10 +399,7 @@ static int run(fh_ctx *c, const char *src, const media_ctl *ctl, bool parallel, 
       s->tick = 1.0;
     } else {
       s->tb = (AVRational){1, dec->sample_rate};
-      if (dec->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC)
-        av_channel_layout_default(&s->layout, dec->ch_layout.nb_channels);
-      else
-        av_channel_layout_copy(&s->layout, &dec->ch_layout);
+      av_channel_layout_copy(&s->layout, &dec->ch_layout);
       if (!(s->native = mdec_sha256_new())) {
         rc = cu_error(CU_EIO, "out of memory");
         goto done;

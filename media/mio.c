@@ -362,6 +362,14 @@ int mio_decoder(AVCodecContext **dec, const AVStream *st, int threads) {
                     avcodec_get_name(st->codecpar->codec_id));
   if (!(*dec = avcodec_alloc_context3(c))) return cu_error(CU_EIO, "out of memory");
   int err = avcodec_parameters_to_context(*dec, st->codecpar);
+  int channels = (*dec)->ch_layout.nb_channels;
+  /* As ffmpeg's command line does (guess_input_channel_layout): audio whose
+   * container names no layout gets the usual one for its channel count
+   * before the decoder opens. A decoder that sets its own (libspeex: none)
+   * is then believed, frame by frame, as ffmpeg believes it. */
+  if (err >= 0 && c->type == AVMEDIA_TYPE_AUDIO && (*dec)->ch_layout.order == AV_CHANNEL_ORDER_UNSPEC &&
+      channels > 0)
+    av_channel_layout_default(&(*dec)->ch_layout, channels);
   if (err >= 0) {
     (*dec)->pkt_timebase = st->time_base;
     (*dec)->thread_count = threads;

@@ -88,6 +88,9 @@ static int make_fixtures(void) {
                fx("s16.wav"), NULL);
   rc |= ffmpeg(LAVFI_V("sine=frequency=300:sample_rate=44100:duration=1"), "-ac", "2", "-c:a",
                "pcm_s16le", fx("s16_stereo.wav"), NULL);
+  /* A decoder that names no channel layout (VoIP recordings in Speex). */
+  rc |= ffmpeg(LAVFI_V("sine=frequency=300:sample_rate=8000:duration=1"), "-c:a", "libspeex",
+               fx("speex.ogg"), NULL);
   rc |= ffmpeg(LAVFI_V("testsrc=size=320x240:rate=25:duration=1"),
                LAVFI_V("sine=sample_rate=48000:duration=1"), "-c:v", "mpeg2video", "-c:a", "mp2",
                fx("mpeg2.ts"), NULL);
@@ -498,6 +501,16 @@ static void test_media_framehash__pcm_wav(void **state) {
   assert_no_decode_errors(r->rep);
   free_pending();
   r = hash_both("s16_stereo.wav", NULL);
+  assert_no_decode_errors(r->rep);
+  free_pending();
+  /* Plain WAVEFORMATEX names no layout: ffmpeg guesses one before the
+   * decoder opens. The Speex decoder then sets none of its own, and ffmpeg
+   * writes what the frames say. */
+  r = hash_both("s16.wav", NULL);
+  assert_string_equal(header_value(r->ours, "channel_layout_name", 0, buf, sizeof buf), "mono");
+  free_pending();
+  r = hash_both("speex.ogg", NULL);
+  assert_string_equal(header_value(r->ours, "channel_layout_name", 0, buf, sizeof buf), "1 channels");
   assert_no_decode_errors(r->rep);
   free_pending();
 }
