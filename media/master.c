@@ -94,15 +94,33 @@ static bool on_allow_list(enum AVCodecID id) {
 }
 
 static bool mkv_takes(const AVFormatContext *oc, enum AVCodecID id) {
-  return id != AV_CODEC_ID_NONE && avformat_query_codec(oc->oformat, id, FF_COMPLIANCE_NORMAL) == 1;
+  if (id == AV_CODEC_ID_NONE) return false;
+  if (avformat_query_codec(oc->oformat, id, FF_COMPLIANCE_NORMAL) == 1) return true;
+  /* Matroska's VFW mode holds any video codec AVI holds (its fourcc in a
+   * BITMAPINFOHEADER), as ffmpeg -c copy writes it: Microsoft Video 1,
+   * RLE and screen-capture codecs whose pixels FFV1 cannot take as they
+   * are. Raw RGB the muxer refuses. */
+  const struct AVCodecTag *const riff[] = {avformat_get_riff_video_tags(), NULL};
+  return avcodec_get_type(id) == AVMEDIA_TYPE_VIDEO && id != AV_CODEC_ID_RAWVIDEO &&
+         av_codec_get_tag(riff, id) != 0;
 }
 
-/* The pixel format FFV1 keeps pix_fmt's pictures in: itself, or one that
- * holds the same values arranged otherwise (RGB from PNG, QuickTime
- * Animation or raw AVI as bgr0), which the check turns back. */
+/* bgr0's fourth byte is padding, which FFV1 does not keep (it decodes it
+ * as 0 where a decoder such as ZMBV wrote 255), but the frame hashes cover
+ * it. bgra is the same bytes, and FFV1 keeps all four. */
+static bool same_bytes(int a, int b) {
+  return (a == AV_PIX_FMT_BGR0 && b == AV_PIX_FMT_BGRA) || (a == AV_PIX_FMT_BGRA && b == AV_PIX_FMT_BGR0);
+}
+
+/* The pixel format FFV1 keeps pix_fmt's pictures in: itself, bgra for
+ * bgr0, or one that holds the same values arranged otherwise (RGB from PNG,
+ * QuickTime Animation or raw AVI as bgr0), which the check turns back. */
 static int ffv1_format(int pix_fmt) {
   const AVCodec *c = avcodec_find_encoder(AV_CODEC_ID_FFV1);
-  return c ? mio_same_values_in(c->pix_fmts, pix_fmt) : AV_PIX_FMT_NONE;
+  if (!c) return AV_PIX_FMT_NONE;
+  if (pix_fmt == AV_PIX_FMT_BGR0 && mio_same_values_in(c->pix_fmts, AV_PIX_FMT_BGRA) == AV_PIX_FMT_BGRA)
+    return AV_PIX_FMT_BGRA;
+  return mio_same_values_in(c->pix_fmts, pix_fmt);
 }
 
 static bool ffv1_takes(int pix_fmt) { return ffv1_format(pix_fmt) != AV_PIX_FMT_NONE; }
@@ -182,8 +200,11 @@ static int open_ffv1(mctx *c, unsigned i, AVStream *ost) {
   e->width = s->dec->width, e->height = s->dec->height;
   s->dec_format = s->dec->pix_fmt;
   e->pix_fmt = ffv1_format(s->dec->pix_fmt);
-  if (e->pix_fmt == AV_PIX_FMT_NONE) return cu_error(CU_EUNSUPPORTED, "FFV1 cannot hold %s pixels", av_get_pix_fmt_name(s->dec->pix_fmt));
-  if (e->pix_fmt != s->dec->pix_fmt && !(s->arranged = av_frame_alloc())) return cu_error(CU_EIO, "out of memory");
+  if (e->pix_fmt == AV_PIX_FMT_NONE)
+    return cu_error(CU_EUNSUPPORTED, "FFV1 cannot hold %s pixels", av_get_pix_fmt_name(s->dec->pix_fmt));
+  if (e->pix_fmt != s->dec->pix_fmt && !same_bytes(e->pix_fmt, s->dec->pix_fmt) &&
+      !(s->arranged = av_frame_alloc()))
+    return cu_error(CU_EIO, "out of memory");
   e->sample_aspect_ratio = s->dec->sample_aspect_ratio;
   e->color_range = s->dec->color_range, e->color_primaries = s->dec->color_primaries;
   e->color_trc = s->dec->color_trc, e->colorspace = s->dec->colorspace;
@@ -361,7 +382,10 @@ static int transcode_frame(mctx *c, mstream *s, AVFrame *f) {
       return CHANGED_MIDSTREAM;
     f->pts = f->best_effort_timestamp;
     f->pict_type = AV_PICTURE_TYPE_NONE;
-    if (!s->arranged) return encode(c, s, f);
+    if (!s->arranged) {
+      f->format = e->pix_fmt; /* the same, or the same bytes (bgr0 as bgra) */
+      return encode(c, s, f);
+    }
     AVFrame *o = s->arranged;
     av_frame_unref(o);
     o->width = e->width, o->height = e->height, o->format = e->pix_fmt;
@@ -774,7 +798,8 @@ static int check(const char *src, const char *dst, const int *map, int nmap, int
      * find. */
     int want = ic->streams[i]->codecpar->format, got = side[1].in.ic->streams[o]->codecpar->format;
     const enum AVPixelFormat only[] = {got, AV_PIX_FMT_NONE};
-    if (st->video && want >= 0 && got >= 0 && want != got && mio_same_values_in(only, want) == got)
+    if (st->video && want >= 0 && got >= 0 && want != got && !same_bytes(want, got) &&
+        mio_same_values_in(only, want) == got)
       as_fmt[o] = want, rearranged = true;
     st->audio = t == AVMEDIA_TYPE_AUDIO;
     if (!st->video && !st->audio) continue;
@@ -925,7 +950,7 @@ static json_t *report_params(const mctx *c) {
     cu_json_set_str(o, "codec", avcodec_get_name(par->codec_id));
     cu_json_set_str(o, "action", action_name[s->act]);
     if (s->reason) cu_json_set_str(o, "reason", s->reason);
-    if (s->act == ACT_FFV1 && s->arranged) {
+    if (s->act == ACT_FFV1 && s->enc->pix_fmt != s->dec_format) {
       /* The same values in another arrangement; the check turns them back. */
       cu_json_set_str(o, "pix_fmt", av_get_pix_fmt_name(s->enc->pix_fmt));
       cu_json_set_str(o, "source_pix_fmt", av_get_pix_fmt_name(s->dec_format));

@@ -138,6 +138,11 @@ static int make_fixtures(void) {
                "bgr24", fx("bgr24.avi"), NULL);
   rc |= ffmpeg(LAVFI_V("testsrc2=size=160x120:rate=10:duration=0.5"), "-c:v", "rawvideo", "-pix_fmt",
                "yuyv422", fx("yuyv.avi"), NULL);
+  /* DOSBox's ZMBV decodes to bgr0 with 255 in the padding byte; Microsoft
+   * Video 1 to rgb555, which no FFV1 format holds both ways. */
+  rc |= ffmpeg(LAVFI_V("testsrc2=size=160x120:rate=10:duration=0.5"), "-c:v", "zmbv", fx("zmbv.avi"), NULL);
+  rc |= ffmpeg(LAVFI_V("testsrc2=size=160x120:rate=10:duration=0.5"), "-c:v", "msvideo1",
+               fx("msvideo1.avi"), NULL);
   if (make_picture_fixtures()) return -1;
   /* Raw H.264 as CCTV recorders export it: no container, no timestamps;
    * without B-frames and with. */
@@ -747,29 +752,38 @@ static void test_media_master__h263_phone_3gp(void **state) { assert_ffv1_master
 static void test_media_master__dv_avi(void **state) { assert_ffv1_master("dv.avi"); }
 
 /* Pixels FFV1 cannot take as they are go in as the same values arranged
- * otherwise (rgb24 as bgr0); the check turns each frame back. ffmpeg, told
- * to turn the master's frames back, hashes them as the original's. */
+ * otherwise (rgb24 as bgr0); the check turns each frame back. bgr0 goes in
+ * as bgra, the same bytes, so its padding byte is kept. A codec AVI holds
+ * whose pixels no FFV1 format holds both ways is copied, as Matroska's VFW
+ * mode holds it. ffmpeg, told to give the master's frames in the
+ * original's pixel format, hashes them as the original's. */
 static void test_media_master__rgb_and_packed_yuv_are_rearranged_for_ffv1(void **state) {
-  static const char *const files[][3] = {{"qtrle.mov", "rgb24", "bgr0"},
-                                         {"rgba_png.mov", "rgba", "bgra"},
-                                         {"bgr24.avi", "bgr24", "bgr0"},
-                                         {"yuyv.avi", "yuyv422", "yuv422p"}};
+  static const char *const files[][4] = {{"qtrle.mov", "ffv1", "rgb24", "bgr0"},
+                                         {"rgba_png.mov", "ffv1", "rgba", "bgra"},
+                                         {"bgr24.avi", "ffv1", "bgr24", "bgr0"},
+                                         {"yuyv.avi", "ffv1", "yuyv422", "yuv422p"},
+                                         {"zmbv.avi", "ffv1", "bgr0", "bgra"},
+                                         {"msvideo1.avi", "copy", "rgb555le", NULL}};
   for (size_t i = 0; i < sizeof files / sizeof *files; i++) {
     const char *name = files[i][0];
     json_t *rep = NULL;
     int rc = media_master(fx(name), out_of(name), NULL, NULL, NULL, &rep);
     if (rc != 0) fail_msg("media_master(%s): %s: %s", name, cu_errname(rc), cu_errmsg());
-    assert_action(rep, 0, "ffv1");
+    assert_action(rep, 0, files[i][1]);
     assert_identical(rep);
     assert_video_frames(rep, fx(name), 0);
     json_t *st = json_array_get(json_object_get(rep, "streams"), 0);
-    assert_string_equal(str(st, "source_pix_fmt"), files[i][1]);
-    assert_string_equal(str(st, "pix_fmt"), files[i][2]);
+    if (files[i][3]) {
+      assert_string_equal(str(st, "source_pix_fmt"), files[i][2]);
+      assert_string_equal(str(st, "pix_fmt"), files[i][3]);
+    } else {
+      assert_null(json_object_get(st, "pix_fmt"));
+    }
     json_decref(rep);
     char *want = NULL, *got = NULL;
     const char *a[] = {"ffmpeg", "-v", "error", "-i", fx(name), "-f", "framehash", "-hash", "sha256", "-", NULL};
     assert_int_equal(run(a, &want, false), 0);
-    const char *b[] = {"ffmpeg", "-v", "error", "-i", out_of(name), "-pix_fmt", files[i][1], "-f",
+    const char *b[] = {"ffmpeg", "-v", "error", "-i", out_of(name), "-pix_fmt", files[i][2], "-f",
                        "framehash", "-hash", "sha256", "-", NULL};
     assert_int_equal(run(b, &got, false), 0);
     /* The frame lines; the header differs in #sar only (an unknown 0/1 in
@@ -777,7 +791,7 @@ static void test_media_master__rgb_and_packed_yuv_are_rearranged_for_ffv1(void *
     const char *wf = strstr(want, "\n0,"), *gf = strstr(got, "\n0,");
     assert_non_null(wf);
     assert_non_null(gf);
-    assert_string_equal(gf, wf);
+    if (strcmp(gf, wf)) fail_msg("%s: ffmpeg hashes the master's frames otherwise", name);
     free(want);
     free(got);
   }
