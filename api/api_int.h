@@ -142,8 +142,8 @@ int evidence_gone(req *r, const json_t *rec);
 int auth_resolve(api *a, const char *authorization, principal *out);
 /* Browser sessions (reads only): a cookie standing for the token in
  * authorization ("Bearer ..."), valid 8 hours or until the token is revoked. */
-int auth_session_open(const char *authorization, char id_out[48], int64_t *expires_us);
-void auth_session_close(const char *id);
+int auth_session_open(api *a, const char *authorization, char id_out[48], int64_t *expires_us);
+void auth_session_close(api *a, const char *id);
 void auth_session_cookie(const char *cookie_header, char out[48]);
 int auth_resolve_session(api *a, const char *id, principal *out);
 /* Creates a token; *secret is the only copy of the secret (caller frees). */

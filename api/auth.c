@@ -3,7 +3,6 @@
  * A secret has 256 random bits, so a fast hash is the right one: there is
  * nothing to brute-force. */
 #include <openssl/rand.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +13,7 @@
 #include "err.h"
 #include "hash.h"
 #include "id.h"
+#include "log.h"
 #include "timeu.h"
 #include "banned.h"
 
@@ -163,53 +163,73 @@ int auth_may_read_case(req *r, const char *case_id) {
  * reviewer page trades its token for a cookie (POST /v1/session). The
  * cookie is good for reads only (GET, HEAD): it is sent with any request to
  * this origin, so it must not be able to change anything (CSRF); changes
- * still need the Authorization header. Sessions live in memory (a restart
- * logs browsers out) and stand for their token, which is looked up again at
- * each request, so revoking the token ends them too. */
+ * still need the Authorization header. A session stands for its token,
+ * which is looked up again at each request, so revoking the token ends it
+ * too. Sessions are kept in the index, by the SHA-256 of the cookie's value
+ * (a secret, so never stored), and outlive a restart. Each sign-in sweeps
+ * the expired ones; past SESSIONS_MAX live ones, the oldest ends. */
 #define SESSIONS_MAX 4096
 #define SESSION_TTL_US (8LL * 3600 * 1000000)
 
 typedef struct {
-  char id[48];
-  char token_hash[65];
-  int64_t expires_us;
-} session;
+  idx_batch *b;
+  int64_t now_us;
+  int live;
+  char oldest[65];
+  int64_t oldest_expires_us;
+} session_sweep;
 
-static session sessions[SESSIONS_MAX];
-static pthread_mutex_t sessions_mu = PTHREAD_MUTEX_INITIALIZER;
+static int sweep_one(const char *id_hash, json_t *rec, void *ud) {
+  session_sweep *w = ud;
+  int64_t exp = cu_json_int(rec, "expires_us", 0);
+  if (exp < w->now_us) {
+    idx_batch_del_session(w->b, id_hash);
+    return 0;
+  }
+  w->live++;
+  if (!w->oldest[0] || exp < w->oldest_expires_us) {
+    snprintf(w->oldest, sizeof w->oldest, "%s", id_hash);
+    w->oldest_expires_us = exp;
+  }
+  return 0;
+}
 
-int auth_session_open(const char *authorization, char id_out[48], int64_t *expires_us) {
+int auth_session_open(api *a, const char *authorization, char id_out[48], int64_t *expires_us) {
   const char *secret = authorization + 7;
   while (*secret == ' ') secret++;
   unsigned char raw[32];
   if (RAND_bytes(raw, sizeof raw) != 1) return cu_error(CU_EIO, "no randomness for a session");
   cu_buf s = CU_BUF_INIT(64);
   cu_b64url_encode(raw, sizeof raw, &s);
-  int64_t now = cu_now_us();
-  pthread_mutex_lock(&sessions_mu);
-  int slot = 0;
-  for (int i = 0; i < SESSIONS_MAX; i++) { /* a free or expired slot, else the oldest */
-    if (sessions[i].expires_us < now) {
-      slot = i;
-      break;
-    }
-    if (sessions[i].expires_us < sessions[slot].expires_us) slot = i;
+  char id_hash[65], token_hash[65];
+  cu_sha256_hex(s.data, s.len, id_hash);
+  cu_sha256_hex(secret, strlen(secret), token_hash);
+  session_sweep w = {.b = idx_batch_new(a->ix), .now_us = cu_now_us()};
+  int rc = idx_session_each(a->ix, sweep_one, &w);
+  if (!rc && w.live >= SESSIONS_MAX) idx_batch_del_session(w.b, w.oldest);
+  json_t *rec = json_object();
+  cu_json_set_str(rec, "token_hash", token_hash);
+  cu_json_set_int(rec, "expires_us", w.now_us + SESSION_TTL_US);
+  idx_batch_put_session(w.b, id_hash, rec);
+  json_decref(rec);
+  if (!rc) rc = idx_batch_commit(a->ix, w.b);
+  idx_batch_free(w.b);
+  if (!rc) {
+    snprintf(id_out, 48, "%s", s.data);
+    *expires_us = w.now_us + SESSION_TTL_US;
   }
-  snprintf(sessions[slot].id, sizeof sessions[slot].id, "%s", s.data);
-  cu_sha256_hex(secret, strlen(secret), sessions[slot].token_hash);
-  sessions[slot].expires_us = now + SESSION_TTL_US;
-  *expires_us = sessions[slot].expires_us;
-  pthread_mutex_unlock(&sessions_mu);
-  snprintf(id_out, 48, "%s", s.data);
   cu_buf_release(&s);
-  return 0;
+  return rc;
 }
 
-void auth_session_close(const char *id) {
-  pthread_mutex_lock(&sessions_mu);
-  for (int i = 0; i < SESSIONS_MAX; i++)
-    if (id && *id && !strcmp(sessions[i].id, id)) memset(&sessions[i], 0, sizeof sessions[i]);
-  pthread_mutex_unlock(&sessions_mu);
+void auth_session_close(api *a, const char *id) {
+  char id_hash[65];
+  if (!id || !*id) return;
+  cu_sha256_hex(id, strlen(id), id_hash);
+  idx_batch *b = idx_batch_new(a->ix);
+  idx_batch_del_session(b, id_hash);
+  if (idx_batch_commit(a->ix, b)) cu_warn("could not end a browser session: %s", cu_errmsg());
+  idx_batch_free(b);
 }
 
 /* The custos_session value of a Cookie header, or "". */
@@ -229,12 +249,16 @@ void auth_session_cookie(const char *cookie, char out[48]) {
 
 int auth_resolve_session(api *a, const char *id, principal *out) {
   memset(out, 0, sizeof *out);
-  char hash[65] = "";
-  int64_t now = cu_now_us();
-  pthread_mutex_lock(&sessions_mu);
-  for (int i = 0; i < SESSIONS_MAX && *id; i++)
-    if (sessions[i].expires_us >= now && !strcmp(sessions[i].id, id)) memcpy(hash, sessions[i].token_hash, 65);
-  pthread_mutex_unlock(&sessions_mu);
+  char id_hash[65], hash[65] = "";
+  json_t *rec = NULL;
+  if (*id) {
+    cu_sha256_hex(id, strlen(id), id_hash);
+    int rc = idx_session_get(a->ix, id_hash, &rec);
+    if (rc && rc != CU_ENOTFOUND) return rc;
+  }
+  const char *th = cu_json_str(rec, "token_hash");
+  if (th && cu_json_int(rec, "expires_us", 0) >= cu_now_us()) snprintf(hash, sizeof hash, "%s", th);
+  json_decref(rec);
   if (!hash[0]) return cu_error(CU_EAUTH, "the session has expired or is unknown: sign in again");
   return resolve_hash(a, hash, out);
 }

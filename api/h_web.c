@@ -31,7 +31,7 @@ static int asset(req *r) {
 static int session_new(req *r) {
   char id[48], cookie[160];
   int64_t expires;
-  int rc = auth_session_open(req_header(r, "Authorization"), id, &expires);
+  int rc = auth_session_open(r->a, req_header(r, "Authorization"), id, &expires);
   if (rc) return respond_error(r, rc, NULL);
   bool https = r->a->public_url && !strncmp(r->a->public_url, "https:", 6);
   snprintf(cookie, sizeof cookie, "custos_session=%s; Path=/; HttpOnly; SameSite=Strict; Max-Age=%lld%s", id,
@@ -54,7 +54,7 @@ static int session_get(req *r) {
 static int session_end(req *r) {
   char id[48];
   auth_session_cookie(req_header(r, "Cookie"), id);
-  auth_session_close(id);
+  auth_session_close(r->a, id);
   const char *h[] = {"Set-Cookie", "custos_session=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0", NULL};
   return respond(r, 204, NULL, "", 0, h);
 }

@@ -149,6 +149,14 @@ int idx_upload_each_active(idx *ix, int (*fn)(const char *id, json_t *rec, void 
 int idx_token_get(idx *ix, const char *secret_hash, json_t **out);
 void idx_batch_put_token(idx_batch *b, const char *secret_hash, const json_t *rec);
 
+/* ---- browser sessions: keyed by the hex SHA-256 of the session id ------
+ * (the cookie's value is a secret, so only its hash is kept) */
+int idx_session_get(idx *ix, const char *id_hash, json_t **out);
+void idx_batch_put_session(idx_batch *b, const char *id_hash, const json_t *rec);
+void idx_batch_del_session(idx_batch *b, const char *id_hash);
+/* fn for each session; fn borrows rec. Non-zero from fn stops. */
+int idx_session_each(idx *ix, int (*fn)(const char *id_hash, json_t *rec, void *ud), void *ud);
+
 /* ---- jobs ------------------------------------------------------------- */
 int idx_job_get(idx *ix, const char *id, json_t **out);
 /* pending: listed for workers to claim after a restart. */
