@@ -27,7 +27,6 @@
 #include <libavutil/intreadwrite.h>
 #include <libavutil/pixdesc.h>
 #include <libswresample/swresample.h>
-#include <libswscale/swscale.h>
 
 #include "err.h"
 #include "hex.h"
@@ -62,8 +61,7 @@ typedef struct {
   int64_t next_apts; /* in the encoder's time base */
   int64_t last_dts;  /* in the output time base, for rising timestamps */
   int dec_format;    /* the decoder's sample or pixel format when the encoder was set up */
-  struct SwsContext *sws; /* FFV1 of another arrangement of the pixels */
-  AVFrame *arranged;
+  mio_arranger arr; /* FFV1 of another arrangement of the pixels */
 } mstream;
 
 typedef struct {
@@ -202,9 +200,6 @@ static int open_ffv1(mctx *c, unsigned i, AVStream *ost) {
   e->pix_fmt = ffv1_format(s->dec->pix_fmt);
   if (e->pix_fmt == AV_PIX_FMT_NONE)
     return cu_error(CU_EUNSUPPORTED, "FFV1 cannot hold %s pixels", av_get_pix_fmt_name(s->dec->pix_fmt));
-  if (e->pix_fmt != s->dec->pix_fmt && !same_bytes(e->pix_fmt, s->dec->pix_fmt) &&
-      !(s->arranged = av_frame_alloc()))
-    return cu_error(CU_EIO, "out of memory");
   e->sample_aspect_ratio = s->dec->sample_aspect_ratio;
   e->color_range = s->dec->color_range, e->color_primaries = s->dec->color_primaries;
   e->color_trc = s->dec->color_trc, e->colorspace = s->dec->colorspace;
@@ -382,15 +377,12 @@ static int transcode_frame(mctx *c, mstream *s, AVFrame *f) {
       return CHANGED_MIDSTREAM;
     f->pts = f->best_effort_timestamp;
     f->pict_type = AV_PICTURE_TYPE_NONE;
-    if (!s->arranged) {
+    if (f->format == e->pix_fmt || same_bytes(f->format, e->pix_fmt)) {
       f->format = e->pix_fmt; /* the same, or the same bytes (bgr0 as bgra) */
       return encode(c, s, f);
     }
-    AVFrame *o = s->arranged;
-    av_frame_unref(o);
-    o->width = e->width, o->height = e->height, o->format = e->pix_fmt;
-    if (av_frame_get_buffer(o, 0) < 0) return cu_error(CU_EIO, "out of memory");
-    int rc = mio_rearrange(&s->sws, f, o);
+    AVFrame *o;
+    int rc = mio_rearrange(&s->arr, f, e->pix_fmt, &o);
     return rc ? rc : encode(c, s, o);
   }
   if (f->format != s->dec_format || f->sample_rate != e->sample_rate ||
@@ -1070,9 +1062,7 @@ static int master_once(const char *src, const char *dst, const char *src_sha256,
     /* The encoders' and decoders' memory is not needed by the check. */
     avcodec_free_context(&c.s[i].dec);
     avcodec_free_context(&c.s[i].enc);
-    sws_freeContext(c.s[i].sws);
-    c.s[i].sws = NULL;
-    av_frame_free(&c.s[i].arranged);
+    mio_arranger_free(&c.s[i].arr);
   }
   json_t *chk = NULL;
   rc = media_check_lossless(src, dst, map, (int)c.n, c.threads, ref, ctl_in ? &check_ctl : NULL, &chk);
@@ -1085,8 +1075,7 @@ done:
   for (unsigned i = 0; c.s && i < c.n; i++) {
     avcodec_free_context(&c.s[i].dec);
     avcodec_free_context(&c.s[i].enc);
-    sws_freeContext(c.s[i].sws);
-    av_frame_free(&c.s[i].arranged);
+    mio_arranger_free(&c.s[i].arr);
     av_audio_fifo_free(c.s[i].fifo);
     swr_free(&c.s[i].swr);
   }

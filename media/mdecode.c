@@ -5,7 +5,6 @@
 
 #include <libavutil/imgutils.h>
 #include <libavutil/pixdesc.h>
-#include <libswscale/swscale.h>
 
 #include "err.h"
 #include "json.h"
@@ -277,32 +276,24 @@ int mdec_open(mdec *d) {
     if (!d->selected[i]) continue;
     if ((rc = mio_decoder(&d->dec[i], d->in->ic->streams[i], d->threads))) return rc;
   }
-  if (d->as_pix_fmt && (!(d->sws = av_calloc(n, sizeof *d->sws)) || !(d->arranged = av_frame_alloc())))
-    return cu_error(CU_EIO, "out of memory");
+  if (d->as_pix_fmt && !(d->arr = av_calloc(n, sizeof *d->arr))) return cu_error(CU_EIO, "out of memory");
   return 0;
 }
 
 /* f, or f rearranged into the pixel format it is to be hashed as. */
-static int as_hashed(mdec *d, int s, const AVFrame *f, const AVFrame **out) {
+static int as_hashed(mdec *d, int s, AVFrame *f, AVFrame **out) {
   *out = f;
   if (!d->as_pix_fmt || d->as_pix_fmt[s] < 0 || f->format == d->as_pix_fmt[s]) return 0;
-  AVFrame *o = d->arranged;
-  av_frame_unref(o);
-  o->width = f->width, o->height = f->height, o->format = d->as_pix_fmt[s];
-  if (av_frame_get_buffer(o, 0) < 0) return cu_error(CU_EIO, "out of memory");
-  int rc = mio_rearrange(&d->sws[s], f, o);
-  if (!rc) *out = o;
-  return rc;
+  return mio_rearrange(&d->arr[s], f, d->as_pix_fmt[s], out);
 }
 
 void mdec_close(mdec *d) {
   if (d->dec && d->in && d->in->ic)
     for (unsigned i = 0; i < d->in->ic->nb_streams; i++) avcodec_free_context(&d->dec[i]);
   av_freep(&d->dec);
-  if (d->sws && d->in && d->in->ic)
-    for (unsigned i = 0; i < d->in->ic->nb_streams; i++) sws_freeContext(d->sws[i]);
-  av_freep(&d->sws);
-  av_frame_free(&d->arranged);
+  if (d->arr && d->in && d->in->ic)
+    for (unsigned i = 0; i < d->in->ic->nb_streams; i++) mio_arranger_free(&d->arr[i]);
+  av_freep(&d->arr);
   mdec_ts_free(&d->ts);
   json_decref(d->err.where);
   d->err.where = NULL;
@@ -328,7 +319,7 @@ static int drain(mdec *d, int s, AVFrame *f) {
     int rc;
     if (d->on_video && d->dec[s]->codec_type == AVMEDIA_TYPE_VIDEO) {
       mdec_vframe v;
-      const AVFrame *h;
+      AVFrame *h;
       rc = as_hashed(d, s, f, &h);
       if (!rc) rc = mdec_vframe_of(h, &v);
       if (!rc) rc = d->on_video(d->ud, s, &v);

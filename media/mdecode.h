@@ -130,8 +130,7 @@ typedef struct {
    * holding RGB as bgr0 is checked as the original's RGB. Not with
    * parallel. */
   const int *as_pix_fmt;
-  struct SwsContext **sws; /* per input stream, for as_pix_fmt */
-  AVFrame *arranged;
+  mio_arranger *arr;       /* per input stream, for as_pix_fmt */
   AVCodecContext **dec;    /* per input stream, opened by mdec_open */
   mdec_errors err;
   bool draining;           /* the decoders are being drained at the end */

@@ -537,18 +537,28 @@ int mio_same_values_in(const enum AVPixelFormat *list, int fmt) {
   return best;
 }
 
-int mio_rearrange(struct SwsContext **sws, const AVFrame *f, AVFrame *out) {
+int mio_rearrange(mio_arranger *a, const AVFrame *f, int fmt, AVFrame **out) {
   int err;
-  *sws = sws_getCachedContext(*sws, f->width, f->height, f->format, out->width, out->height,
-                              out->format, SWS_POINT | SWS_BITEXACT | SWS_ACCURATE_RND, NULL, NULL, NULL);
-  if (!*sws) return cu_error(CU_EIO, "swscale cannot rearrange %s as %s", av_get_pix_fmt_name(f->format),
-                             av_get_pix_fmt_name(out->format));
-  if ((err = av_frame_make_writable(out)) < 0) return mio_av_error(err, "cannot allocate a frame");
-  if (sws_scale(*sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, out->data, out->linesize) <= 0)
-    return cu_error(CU_EIO, "swscale failed to rearrange %s as %s", av_get_pix_fmt_name(f->format),
-                    av_get_pix_fmt_name(out->format));
-  if ((err = av_frame_copy_props(out, f)) < 0) return mio_av_error(err, "cannot copy a frame's properties");
+  const char *from = av_get_pix_fmt_name(f->format), *to = av_get_pix_fmt_name(fmt);
+  if (!a->frame && !(a->frame = av_frame_alloc())) return cu_error(CU_EIO, "out of memory");
+  AVFrame *o = a->frame;
+  av_frame_unref(o);
+  o->width = f->width, o->height = f->height, o->format = fmt;
+  if ((err = av_frame_get_buffer(o, 0)) < 0) return mio_av_error(err, "cannot allocate a frame");
+  a->sws = sws_getCachedContext(a->sws, f->width, f->height, f->format, f->width, f->height, fmt,
+                                SWS_POINT | SWS_BITEXACT | SWS_ACCURATE_RND, NULL, NULL, NULL);
+  if (!a->sws) return cu_error(CU_EIO, "swscale cannot rearrange %s as %s", from, to);
+  if (sws_scale(a->sws, (const uint8_t *const *)f->data, f->linesize, 0, f->height, o->data, o->linesize) <= 0)
+    return cu_error(CU_EIO, "swscale failed to rearrange %s as %s", from, to);
+  if ((err = av_frame_copy_props(o, f)) < 0) return mio_av_error(err, "cannot copy a frame's properties");
+  *out = o;
   return 0;
+}
+
+void mio_arranger_free(mio_arranger *a) {
+  sws_freeContext(a->sws);
+  a->sws = NULL;
+  av_frame_free(&a->frame);
 }
 
 void mio_scaler_free(mio_scaler *s) {

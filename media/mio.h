@@ -154,11 +154,17 @@ void mio_scaler_free(mio_scaler *s);
  * bgr0, yuyv422 as yuv422p): libavutil counts no loss either way, so every
  * frame can be turned back. AV_PIX_FMT_NONE if none does. */
 int mio_same_values_in(const enum AVPixelFormat *list, int fmt);
-/* Rearranges f into out (allocated, of f's size and another pixel format
- * mio_same_values_in chose), with *sws made on first use: no scaling, no
- * dithering. Also copies f's properties (pts, aspect ratio). 0 done, < 0
- * an error. */
-int mio_rearrange(struct SwsContext **sws, const AVFrame *f, AVFrame *out);
+/* Frames rearranged into another pixel format mio_same_values_in chose:
+ * a swscale context and the frame it writes, both made on first use. */
+typedef struct {
+  struct SwsContext *sws;
+  AVFrame *frame;
+} mio_arranger;
+/* f rearranged as fmt, at its size, with its properties (pts, aspect
+ * ratio), in *out (a->frame, valid until the next call): no scaling, no
+ * dithering. 0 done, < 0 an error. */
+int mio_rearrange(mio_arranger *a, const AVFrame *f, int fmt, AVFrame **out);
+void mio_arranger_free(mio_arranger *a);
 
 /* Copies the display matrix (rotation) of in to out, if it has one. */
 int mio_copy_display_matrix(const AVStream *in, AVStream *out);
